@@ -68,10 +68,14 @@ stream.compose(spec).pipe(process.stdout);
 stream.on('end', () => {
   setImmediate(() => {
     if (skippedNames.length > 0) {
-      process.stdout.write(`\nSkipped (${skippedNames.length}):\n${skippedNames.map((n) => `  - ${n}`).join('\n')}\n`);
+      process.stdout.write(
+        `\nSkipped (${skippedNames.length}):\n${skippedNames.map((n) => `  - ${n}`).join('\n')}\n`,
+      );
     }
     if (failedNames.length > 0) {
-      process.stdout.write(`\nFailed (${failedNames.length}):\n${failedNames.map((n) => `  - ${n}`).join('\n')}\n`);
+      process.stdout.write(
+        `\nFailed (${failedNames.length}):\n${failedNames.map((n) => `  - ${n}`).join('\n')}\n`,
+      );
     }
     let badSkips = 0;
     if (requireAll && skipped > 0) {

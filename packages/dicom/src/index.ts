@@ -1,1 +1,2 @@
-export const DICOM_PACKAGE = '@huiying/dicom';
+export type { InstanceAttributes } from './index-attributes.ts';
+export type { Matcher, QueryLevel } from './matching.ts';
