@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../src/cli/main.ts';
+import { runCli } from '../src/cli/main.ts';
+runCli();

@@ -1,0 +1,148 @@
+/**
+ * Composition root: opens the index, the blob store and the services over them (the "archive"), and
+ * starts the network listeners (`startServer`). Everything is closed in reverse order.
+ */
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { DimseServer } from '@huiying/dimse';
+import type { Config } from './config/config.ts';
+import { openDatabase, type OpenDatabase } from './db/database.ts';
+import { KyselyArchiveIndex } from './db/archive-index.ts';
+import { KyselyHospitalRepository, KyselyAeRepository } from './db/repositories.ts';
+import { openBlobStore } from './storage/open.ts';
+import type { BlobStore } from './storage/blob-store.ts';
+import type { AeRepository, ArchiveIndex, HospitalRepository } from './archive/ports.ts';
+import { IngestService } from './ingest/ingest-service.ts';
+import { createScpHandlers, type DimseSession } from './dimse-adapter/scp.ts';
+import { createHttpServer } from './http/server.ts';
+import { createLogger, type Log } from './logger.ts';
+
+export const IMPLEMENTATION_CLASS_UID = '1.2.826.0.1.3680043.10.1523.1.1';
+export const IMPLEMENTATION_VERSION_NAME = 'HUIYING_010';
+
+export interface Archive {
+  config: Config;
+  log: Log;
+  database: OpenDatabase;
+  hospitals: HospitalRepository;
+  aes: AeRepository;
+  index: ArchiveIndex;
+  blobs: BlobStore;
+  ingest: IngestService;
+  close(): Promise<void>;
+}
+
+export async function openArchive(
+  config: Config,
+  log: Log = createLogger(config.logLevel),
+): Promise<Archive> {
+  const database = await openDatabase(config.databaseUrl, { syncMode: config.syncMode });
+  const blobs = await openBlobStore(config.storageUrl, config.dataDir);
+  const hospitals = new KyselyHospitalRepository(database.db);
+  const aes = new KyselyAeRepository(database.db);
+  const index = new KyselyArchiveIndex(database.db, database.dialect);
+  const ingest = new IngestService({
+    index,
+    blobs,
+    hospitals,
+    stagingDir: join(config.dataDir, 'staging'),
+    syncMode: config.syncMode,
+    duplicatePolicy: config.duplicatePolicy,
+    batchSize: config.ingest.batchSize,
+    batchWaitMs: config.ingest.batchWaitMs,
+    implementationClassUid: IMPLEMENTATION_CLASS_UID,
+    implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+  });
+  return {
+    config,
+    log,
+    database,
+    hospitals,
+    aes,
+    index,
+    blobs,
+    ingest,
+    async close() {
+      await ingest.close();
+      await blobs.close();
+      await database.close();
+    },
+  };
+}
+
+export interface RunningServer {
+  archive: Archive;
+  dimse: DimseServer<DimseSession>;
+  dicomPort: number;
+  httpPort: number;
+  close(): Promise<void>;
+}
+
+export async function startServer(
+  config: Config,
+  log: Log = createLogger(config.logLevel),
+): Promise<RunningServer> {
+  const archive = await openArchive(config, log);
+  const handlers = createScpHandlers({
+    aeTitle: config.aeTitle,
+    aes: archive.aes,
+    hospitals: archive.hospitals,
+    index: archive.index,
+    blobs: archive.blobs,
+    ingest: archive.ingest,
+    log,
+  });
+  const tls =
+    config.dimse.tlsCertFile !== undefined && config.dimse.tlsKeyFile !== undefined
+      ? {
+          cert: readFileSync(config.dimse.tlsCertFile),
+          key: readFileSync(config.dimse.tlsKeyFile),
+          ...(config.dimse.tlsCaFile !== undefined
+            ? { ca: readFileSync(config.dimse.tlsCaFile), requestCert: true }
+            : {}),
+        }
+      : undefined;
+  const dimse = new DimseServer<DimseSession>({
+    aeTitle: config.aeTitle,
+    port: config.dicomPort,
+    host: config.bindAddress,
+    maxPduLength: config.dimse.maxPduLength,
+    maxAssociations: config.dimse.maxAssociations,
+    artimTimeoutMs: config.dimse.artimTimeoutMs,
+    idleTimeoutMs: config.dimse.idleTimeoutMs,
+    ...(tls !== undefined ? { tls } : {}),
+    handlers,
+    log,
+  });
+  const http = await createHttpServer({ archive, log });
+  let dicomPort: number;
+  let httpPort: number;
+  try {
+    dicomPort = (await dimse.listen()).port;
+    httpPort = await http.listen(config.httpPort, config.bindAddress);
+  } catch (err) {
+    await dimse.close().catch(() => undefined);
+    await http.close().catch(() => undefined);
+    await archive.close();
+    throw err;
+  }
+  log('info', 'huiying listening', {
+    aeTitle: config.aeTitle,
+    dicomPort,
+    httpPort,
+    bind: config.bindAddress,
+    database: archive.database.dialect,
+    storage: archive.blobs.description,
+  });
+  return {
+    archive,
+    dimse,
+    dicomPort,
+    httpPort,
+    async close() {
+      await dimse.close();
+      await http.close();
+      await archive.close();
+    },
+  };
+}

@@ -1,0 +1,366 @@
+/**
+ * The archive's DIMSE SCP: association policy (registered calling AEs only, each mapped to its hospital),
+ * C-ECHO, C-STORE into the ingest pipeline, C-FIND over the index, C-MOVE to registered AEs, C-GET.
+ */
+import { Readable } from 'node:stream';
+import {
+  DimseError,
+  Status,
+  connect,
+  type AssociationContext,
+  type AssociationRequest,
+  type ProposedContext,
+  type RetrieveProgress,
+  type ScpHandlers,
+  type SubOperationSender,
+  type StoreResult,
+} from '@huiying/dimse';
+import { decodeDataset, encodeDataset, chooseResponseCharset, type DicomJson } from '@huiying/dicom';
+import type {
+  AccessScope,
+  AeRepository,
+  ApplicationEntity,
+  ArchiveIndex,
+  Hospital,
+  HospitalRepository,
+  InstanceLocation,
+} from '../archive/ports.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { IngestService } from '../ingest/ingest-service.ts';
+import { datasetOffsetFromPrefix } from '../ingest/ingest-service.ts';
+import { HuiyingError, messageOf } from '../errors.ts';
+import { errorComment, queryFailure, storeStatusOf } from './status.ts';
+import { identifierToQuery, rowToIdentifier, elementString, type QueryModel } from './identifier.ts';
+
+export const SOP = {
+  Verification: '1.2.840.10008.1.1',
+  PatientRootFind: '1.2.840.10008.5.1.4.1.2.1.1',
+  PatientRootMove: '1.2.840.10008.5.1.4.1.2.1.2',
+  PatientRootGet: '1.2.840.10008.5.1.4.1.2.1.3',
+  StudyRootFind: '1.2.840.10008.5.1.4.1.2.2.1',
+  StudyRootMove: '1.2.840.10008.5.1.4.1.2.2.2',
+  StudyRootGet: '1.2.840.10008.5.1.4.1.2.2.3',
+} as const;
+
+const QR_MODEL: Record<string, QueryModel> = {
+  [SOP.PatientRootFind]: 'patient-root',
+  [SOP.PatientRootMove]: 'patient-root',
+  [SOP.PatientRootGet]: 'patient-root',
+  [SOP.StudyRootFind]: 'study-root',
+  [SOP.StudyRootMove]: 'study-root',
+  [SOP.StudyRootGet]: 'study-root',
+};
+
+const IMPLICIT_LE = '1.2.840.10008.1.2';
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+
+/** What an accepted association may do: who called, for which hospital, what it may see. */
+export interface DimseSession {
+  ae: ApplicationEntity;
+  hospital: Hospital;
+  scope: AccessScope;
+}
+
+export interface ScpDeps {
+  aeTitle: string;
+  aes: AeRepository;
+  hospitals: HospitalRepository;
+  index: ArchiveIndex;
+  blobs: BlobStore;
+  ingest: IngestService;
+  log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
+}
+
+export function scopeOf(hospital: Hospital): AccessScope {
+  return hospital.isCenter ? { kind: 'all' } : { kind: 'hospitals', hospitalIds: [hospital.id] };
+}
+
+function modelOf(sopClassUid: string): QueryModel {
+  const m = QR_MODEL[sopClassUid];
+  if (m === undefined) throw new DimseError(Status.SopClassNotSupported, 'SOP class not supported');
+  return m;
+}
+
+function decodeIdentifier(bytes: Uint8Array, ts: string): DicomJson {
+  try {
+    return decodeDataset(bytes, { transferSyntax: ts });
+  } catch (err) {
+    throw new DimseError(Status.CannotUnderstand, errorComment(`identifier unreadable: ${messageOf(err)}`));
+  }
+}
+
+export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
+  const handlers: ScpHandlers<DimseSession> = {
+    async onAssociate(req: AssociationRequest) {
+      if (req.calledAeTitle.trim() !== deps.aeTitle) {
+        deps.log('warn', 'association rejected: called AE not recognised', {
+          called: req.calledAeTitle,
+          calling: req.callingAeTitle,
+          from: req.remoteAddress,
+        });
+        return { reject: { result: 1, source: 1, reason: 7 } };
+      }
+      const ae = await deps.aes.byTitle(req.callingAeTitle.trim());
+      if (ae === undefined) {
+        deps.log('warn', 'association rejected: calling AE not registered', {
+          calling: req.callingAeTitle,
+          from: req.remoteAddress,
+        });
+        return { reject: { result: 1, source: 1, reason: 3 } };
+      }
+      const hospital = await deps.hospitals.byId(ae.hospitalId);
+      if (hospital === undefined) return { reject: { result: 1, source: 1, reason: 3 } };
+      deps.log('debug', 'association accepted', {
+        calling: ae.aeTitle,
+        hospital: hospital.code,
+        from: req.remoteAddress,
+      });
+      return { accept: { ae, hospital, scope: scopeOf(hospital) } };
+    },
+
+    chooseTransferSyntax(ctx: ProposedContext): string | null {
+      if (ctx.abstractSyntax === SOP.Verification || QR_MODEL[ctx.abstractSyntax] !== undefined) {
+        if (ctx.transferSyntaxes.includes(EXPLICIT_LE)) return EXPLICIT_LE;
+        if (ctx.transferSyntaxes.includes(IMPLICIT_LE)) return IMPLICIT_LE;
+        return null;
+      }
+      // storage (any SOP class, incl. private): stored as received
+      return ctx.transferSyntaxes[0] ?? null;
+    },
+
+    echo(): Promise<StoreResult> {
+      return Promise.resolve({ status: Status.Success });
+    },
+
+    async store(ctx, req, data) {
+      try {
+        const r = await deps.ingest.ingestDataset({
+          hospitalId: ctx.session.hospital.id,
+          receivedFromAe: ctx.session.ae.aeTitle,
+          sopClassUid: req.sopClassUid,
+          sopInstanceUid: req.sopInstanceUid,
+          transferSyntaxUid: req.transferSyntax,
+          data,
+        });
+        if (r.warnings.length > 0) {
+          deps.log('info', 'instance stored with warnings', { sop: r.sopInstanceUid, warnings: r.warnings });
+        }
+        return { status: Status.Success };
+      } catch (err) {
+        data.resume(); // drain whatever the pipeline did not consume
+        const s = storeStatusOf(err);
+        deps.log('warn', 'C-STORE failed', {
+          calling: ctx.session.ae.aeTitle,
+          sop: req.sopInstanceUid,
+          status: s.status.toString(16),
+          error: messageOf(err),
+        });
+        return s;
+      }
+    },
+
+    async *find(ctx, req) {
+      let model: QueryModel;
+      let identifier: DicomJson;
+      let rows;
+      let level;
+      try {
+        model = modelOf(req.sopClassUid);
+        identifier = decodeIdentifier(req.identifier, req.transferSyntax);
+        const q = identifierToQuery(identifier, model, ctx.session.scope);
+        level = q.level;
+        rows = await deps.index.query(q);
+      } catch (err) {
+        throw queryFailure(err);
+      }
+      const requestedCharset = elementString(identifier['00080005']);
+      for (const row of rows) {
+        if (req.signal.aborted) return;
+        const draft = rowToIdentifier(row, identifier, level, deps.aeTitle, undefined);
+        const charset = chooseResponseCharset(
+          draft,
+          requestedCharset === '' ? ctx.session.hospital.defaultCharset : requestedCharset,
+        );
+        if (charset !== undefined) draft['00080005'] = { vr: 'CS', Value: charset.split('\\') };
+        yield encodeDataset(draft, { transferSyntax: req.transferSyntax, charset: charset ?? '' });
+      }
+    },
+
+    async *move(ctx, req): AsyncGenerator<RetrieveProgress, RetrieveProgress> {
+      let locations: InstanceLocation[];
+      let dest: ApplicationEntity | undefined;
+      try {
+        const model = modelOf(req.sopClassUid);
+        dest = await deps.aes.byTitle(req.moveDestination.trim());
+        if (dest?.host === undefined || dest.port === undefined) {
+          throw new DimseError(
+            Status.MoveDestinationUnknown,
+            errorComment(`move destination ${req.moveDestination.trim()} unknown`),
+          );
+        }
+        const q = identifierToQuery(
+          decodeIdentifier(req.identifier, req.transferSyntax),
+          model,
+          ctx.session.scope,
+          { retrieve: true },
+        );
+        locations = await deps.index.locate(q);
+      } catch (err) {
+        throw queryFailure(err);
+      }
+      return yield* sendToRemote(deps, ctx, dest, locations, req.signal);
+    },
+
+    async *get(ctx, req, sender): AsyncGenerator<RetrieveProgress, RetrieveProgress> {
+      let locations: InstanceLocation[];
+      try {
+        const model = modelOf(req.sopClassUid);
+        const q = identifierToQuery(
+          decodeIdentifier(req.identifier, req.transferSyntax),
+          model,
+          ctx.session.scope,
+          { retrieve: true },
+        );
+        locations = await deps.index.locate(q);
+      } catch (err) {
+        throw queryFailure(err);
+      }
+      return yield* sendOverAssociation(deps, sender, locations, req.signal);
+    },
+  };
+  return handlers;
+}
+
+/** Open an instance's dataset (without its Part-10 meta) from storage. */
+export async function openDataset(blobs: BlobStore, loc: InstanceLocation): Promise<Readable> {
+  const head = await blobs.get(loc.blobKey, { start: 0, end: 1023 });
+  const chunks: Buffer[] = [];
+  for await (const c of head) chunks.push(c as Buffer);
+  const offset = datasetOffsetFromPrefix(Buffer.concat(chunks));
+  return blobs.get(loc.blobKey, { start: offset });
+}
+
+async function* sendOverAssociation(
+  deps: ScpDeps,
+  sender: SubOperationSender,
+  locations: InstanceLocation[],
+  signal: AbortSignal,
+): AsyncGenerator<RetrieveProgress, RetrieveProgress> {
+  const p: RetrieveProgress = {
+    remaining: locations.length,
+    completed: 0,
+    failed: 0,
+    warning: 0,
+    failedSopInstanceUids: [],
+  };
+  for (const loc of locations) {
+    if (signal.aborted) break;
+    yield { ...p };
+    try {
+      if (!sender.acceptedTransferSyntaxes(loc.sopClassUid).includes(loc.transferSyntaxUid)) {
+        throw new HuiyingError(
+          'unsupported',
+          `peer accepts no context for ${loc.sopClassUid} in ${loc.transferSyntaxUid}`,
+        );
+      }
+      const data = await openDataset(deps.blobs, loc);
+      const r = await sender.store({
+        sopClassUid: loc.sopClassUid,
+        sopInstanceUid: loc.sopInstanceUid,
+        transferSyntax: loc.transferSyntaxUid,
+        data,
+      });
+      if (r.status === Status.Success) p.completed++;
+      else if ((r.status & 0xf000) === 0xb000) p.warning++;
+      else throw new Error(`status 0x${r.status.toString(16)}`);
+    } catch (err) {
+      p.failed++;
+      p.failedSopInstanceUids?.push(loc.sopInstanceUid);
+      deps.log('warn', 'C-GET sub-operation failed', { sop: loc.sopInstanceUid, error: messageOf(err) });
+    }
+    p.remaining--;
+  }
+  return p;
+}
+
+async function* sendToRemote(
+  deps: ScpDeps,
+  ctx: AssociationContext<DimseSession>,
+  dest: ApplicationEntity,
+  locations: InstanceLocation[],
+  signal: AbortSignal,
+): AsyncGenerator<RetrieveProgress, RetrieveProgress> {
+  const p: RetrieveProgress = {
+    remaining: locations.length,
+    completed: 0,
+    failed: 0,
+    warning: 0,
+    failedSopInstanceUids: [],
+  };
+  if (locations.length === 0) return p;
+  // one presentation context per (SOP class, stored transfer syntax)
+  const pairs = new Map<string, { abstractSyntax: string; transferSyntaxes: string[] }>();
+  for (const l of locations) {
+    const k = `${l.sopClassUid}|${l.transferSyntaxUid}`;
+    if (!pairs.has(k))
+      pairs.set(k, { abstractSyntax: l.sopClassUid, transferSyntaxes: [l.transferSyntaxUid] });
+  }
+  if (pairs.size > 128)
+    throw new DimseError(Status.OutOfResourcesSubOps, 'too many SOP class/transfer syntax pairs');
+  let assoc;
+  try {
+    assoc = await connect({
+      host: dest.host ?? '',
+      port: dest.port ?? 0,
+      callingAeTitle: deps.aeTitle,
+      calledAeTitle: dest.aeTitle,
+      contexts: [...pairs.values()],
+    });
+  } catch (err) {
+    throw new DimseError(
+      Status.OutOfResourcesSubOps,
+      errorComment(`cannot reach ${dest.aeTitle}: ${messageOf(err)}`),
+    );
+  }
+  try {
+    for (const loc of locations) {
+      if (signal.aborted || ctx.signal.aborted) break;
+      yield { ...p };
+      try {
+        const accepted = assoc.accepted.some(
+          (c) => c.abstractSyntax === loc.sopClassUid && c.transferSyntax === loc.transferSyntaxUid,
+        );
+        if (!accepted)
+          throw new HuiyingError(
+            'unsupported',
+            `${dest.aeTitle} accepts no context for ${loc.sopClassUid} in ${loc.transferSyntaxUid}`,
+          );
+        const data = await openDataset(deps.blobs, loc);
+        const r = await assoc.store({
+          sopClassUid: loc.sopClassUid,
+          sopInstanceUid: loc.sopInstanceUid,
+          transferSyntax: loc.transferSyntaxUid,
+          data,
+          moveOriginator: { aeTitle: ctx.session.ae.aeTitle, messageId: 0 },
+        });
+        if (r.status === Status.Success) p.completed++;
+        else if ((r.status & 0xf000) === 0xb000) p.warning++;
+        else throw new Error(`status 0x${r.status.toString(16)}`);
+      } catch (err) {
+        p.failed++;
+        p.failedSopInstanceUids?.push(loc.sopInstanceUid);
+        deps.log('warn', 'C-MOVE sub-operation failed', {
+          dest: dest.aeTitle,
+          sop: loc.sopInstanceUid,
+          error: messageOf(err),
+        });
+      }
+      p.remaining--;
+    }
+  } finally {
+    await assoc.release().catch(() => assoc.abort());
+  }
+  return p;
+}
+
+export { Readable };

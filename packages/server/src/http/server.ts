@@ -1,0 +1,63 @@
+/**
+ * The HTTP listener. For now: health and version (unauthenticated, no PHI). DICOMweb, the REST API and
+ * the web application are mounted here by later modules, behind the access policy.
+ */
+import Fastify from 'fastify';
+import type { Archive } from '../app.ts';
+import type { Log } from '../logger.ts';
+import { HuiyingError, httpStatusOf } from '../errors.ts';
+
+export interface HttpServer {
+  listen(port: number, host: string): Promise<number>;
+  close(): Promise<void>;
+  inject: ReturnType<typeof Fastify>['inject'];
+}
+
+export async function createHttpServer(opts: { archive: Archive; log: Log }): Promise<HttpServer> {
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  app.setErrorHandler((err, _req, reply) => {
+    const status =
+      err instanceof HuiyingError
+        ? httpStatusOf(err.code)
+        : typeof (err as { statusCode?: number }).statusCode === 'number'
+          ? (err as { statusCode: number }).statusCode
+          : 500;
+    if (status >= 500)
+      opts.log('error', 'http request failed', { error: err instanceof Error ? err.message : String(err) });
+    void reply
+      .status(status)
+      .type('application/problem+json')
+      .send({
+        type: 'about:blank',
+        title: status >= 500 ? 'Internal Server Error' : err instanceof Error ? err.message : 'Error',
+        status,
+      });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply
+      .status(404)
+      .type('application/problem+json')
+      .send({
+        type: 'about:blank',
+        title: `no route for ${req.method} ${req.url.split('?')[0] ?? ''}`,
+        status: 404,
+      });
+  });
+  app.get('/healthz', async () => {
+    await opts.archive.hospitals.list();
+    return { status: 'ok' };
+  });
+  app.get('/api/version', () => ({ name: 'huiying', version: '0.1.0' }));
+  await app.ready();
+  return {
+    async listen(port, host) {
+      await app.listen({ port, host });
+      const addr = app.server.address();
+      return typeof addr === 'object' && addr !== null ? addr.port : port;
+    },
+    async close() {
+      await app.close();
+    },
+    inject: app.inject.bind(app),
+  };
+}
