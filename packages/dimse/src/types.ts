@@ -154,7 +154,9 @@ export interface ScpHandlers<S> {
    * Decide whether to accept an association. Return a session object (made available to every
    * handler) or a rejection. Throwing rejects with (permanent, service-user, no reason).
    */
-  onAssociate(req: AssociationRequest): Promise<{ accept: S } | { reject: AssociateReject }>;
+  onAssociate(
+    req: AssociationRequest,
+  ): Promise<{ accept: S; userIdentityResponse?: Uint8Array } | { reject: AssociateReject }>;
   /** Choose a transfer syntax per proposed context; return null to reject the context. */
   chooseTransferSyntax?(ctx: ProposedContext, req: AssociationRequest): string | null;
   onRelease?(ctx: AssociationContext<S>): void;
@@ -195,6 +197,10 @@ export interface ServerOptions<S> {
   /** max operations invoked asynchronously we accept (default 1 = synchronous) */
   maxOpsInvoked?: number;
   tls?: import('node:tls').TlsOptions;
+  /** close(): how long to wait for in-flight operations and release before aborting, ms (default 10 000) */
+  shutdownTimeoutMs?: number;
+  /** buffer of the Readable handed to handlers.store before the socket is paused (default 1 MiB) */
+  storeHighWaterMark?: number;
   handlers: ScpHandlers<S>;
   /** logger hooks; default: silent */
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;

@@ -146,7 +146,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       batchWaitMs: intOf(
         'HUIYING_INGEST_BATCH_WAIT_MS',
         env.HUIYING_INGEST_BATCH_WAIT_MS ?? file.ingest?.batchWaitMs,
-        2,
+        0,
         0,
         1000,
       ),
