@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DimseServer } from '@huiying/dimse';
 import type { Config } from './config/config.ts';
-import { openDatabase, type OpenDatabase } from './db/database.ts';
-import { KyselyArchiveIndex } from './db/archive-index.ts';
-import { KyselyHospitalRepository, KyselyAeRepository } from './db/repositories.ts';
-import { openBlobStore } from './storage/open.ts';
+import { sql } from 'kysely';
+import { openDatabase, type DatabaseHandle } from './db/database.ts';
+import { createIndexServices } from './archive/index-kysely.ts';
+import { openBlobStore } from './storage/open-blob-store.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import type { AeRepository, ArchiveIndex, HospitalRepository } from './archive/ports.ts';
 import { IngestService } from './ingest/ingest-service.ts';
@@ -23,7 +23,7 @@ export const IMPLEMENTATION_VERSION_NAME = 'HUIYING_010';
 export interface Archive {
   config: Config;
   log: Log;
-  database: OpenDatabase;
+  database: DatabaseHandle;
   hospitals: HospitalRepository;
   aes: AeRepository;
   index: ArchiveIndex;
@@ -36,11 +36,13 @@ export async function openArchive(
   config: Config,
   log: Log = createLogger(config.logLevel),
 ): Promise<Archive> {
-  const database = await openDatabase(config.databaseUrl, { syncMode: config.syncMode });
-  const blobs = await openBlobStore(config.storageUrl, config.dataDir);
-  const hospitals = new KyselyHospitalRepository(database.db);
-  const aes = new KyselyAeRepository(database.db);
-  const index = new KyselyArchiveIndex(database.db, database.dialect);
+  const database = await openDatabase(config.databaseUrl);
+  if (database.dialect === 'sqlite' && config.syncMode === 'full') {
+    // WAL + FULL: every commit is fsynced (NORMAL survives a process crash, not a power loss)
+    await sql`PRAGMA synchronous = FULL`.execute(database.db);
+  }
+  const blobs = openBlobStore(config.storageUrl, config.dataDir);
+  const { index, hospitals, aes } = createIndexServices(database);
   const ingest = new IngestService({
     index,
     blobs,

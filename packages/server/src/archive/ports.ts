@@ -69,6 +69,8 @@ export interface IndexQuery {
 export interface IndexRow {
   hospitalId: number;
   values: Record<string, string | number | undefined>;
+  /** STUDY/SERIES/IMAGE rows: the study's patient-identity conflict detail when its flag is raised */
+  patientConflict?: string;
 }
 
 export interface InstanceLocation {

@@ -1,0 +1,103 @@
+/**
+ * Opening the archive database: SQLite (default, embedded, better-sqlite3) or PostgreSQL (pg Pool),
+ * behind one Kysely<Schema>. Migrations run on open unless `migrate: false`.
+ *
+ * URL forms: `postgres://…` / `postgresql://…` → PostgreSQL; `sqlite:<path>`, `file:///abs/path`,
+ * `:memory:` or a plain path → SQLite.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import pg from 'pg';
+import { migrationProvider, type DialectName } from './migrations.ts';
+import type { Schema } from './schema.ts';
+
+export type { DialectName } from './migrations.ts';
+
+export interface DatabaseHandle {
+  db: Kysely<Schema>;
+  dialect: DialectName;
+  /** for logs, without credentials */
+  description: string;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** run pending migrations (default true) */
+  migrate?: boolean;
+  /** PostgreSQL pool size (default 10) */
+  poolSize?: number;
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return url.startsWith('postgres://') || url.startsWith('postgresql://');
+}
+
+/** The SQLite file path of a non-PostgreSQL URL. */
+export function sqlitePathOf(url: string): string {
+  if (url.startsWith('file:')) return fileURLToPath(url);
+  if (url.startsWith('sqlite://')) return url.slice('sqlite://'.length);
+  if (url.startsWith('sqlite:')) return url.slice('sqlite:'.length);
+  return url;
+}
+
+/** pg type parsers: int8 (counts, bigserial ids, sizes) as JS numbers; everything else default. */
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
+  },
+};
+
+export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<DatabaseHandle> {
+  let handle: DatabaseHandle;
+  if (isPostgresUrl(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types: pgTypes });
+    // an idle client's error (server restart) must not crash the process; the next query reports it
+    pool.on('error', () => undefined);
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    const u = new URL(url);
+    handle = {
+      db,
+      dialect: 'postgres',
+      description: `postgres://${u.host}${u.pathname}`,
+      close: () => db.destroy(),
+    };
+  } else {
+    const path = sqlitePathOf(url);
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new BetterSqlite3(path);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('busy_timeout = 10000');
+    sqlite.pragma('foreign_keys = ON');
+    // LIKE is case-sensitive on PostgreSQL; make SQLite agree (DICOM wildcard matching is case-sensitive
+    // except for person names, which are matched on upper-cased normalized columns anyway)
+    sqlite.pragma('case_sensitive_like = ON');
+    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    handle = { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
+  }
+  if (options.migrate !== false) {
+    try {
+      await migrate(handle);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+  return handle;
+}
+
+/** Run every pending migration; throws with the failing migration's error. */
+export async function migrate(handle: DatabaseHandle): Promise<void> {
+  const migrator = new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    const why = error instanceof Error ? error.message : JSON.stringify(error);
+    throw new Error(`database migration ${failed ?? ''} failed: ${why}`, { cause: error });
+  }
+}
