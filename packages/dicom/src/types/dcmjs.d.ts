@@ -1,0 +1,4 @@
+declare module 'dcmjs' {
+  const dcmjs: unknown;
+  export default dcmjs;
+}
