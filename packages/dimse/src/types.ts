@@ -4,6 +4,7 @@
  * their presentation context; decoding them is the caller's business (@huiying/dicom).
  */
 import type { Readable } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 
 /** DIMSE status codes used across the stack (PS3.7 Annex C). */
 export const Status = {
@@ -196,7 +197,7 @@ export interface ServerOptions<S> {
   maxAssociations?: number;
   /** max operations invoked asynchronously we accept (default 1 = synchronous) */
   maxOpsInvoked?: number;
-  tls?: import('node:tls').TlsOptions;
+  tls?: TlsOptions;
   /** close(): how long to wait for in-flight operations and release before aborting, ms (default 10 000) */
   shutdownTimeoutMs?: number;
   /** buffer of the Readable handed to handlers.store before the socket is paused (default 1 MiB) */
