@@ -54,6 +54,7 @@ export async function openArchive(
     batchWaitMs: config.ingest.batchWaitMs,
     implementationClassUid: IMPLEMENTATION_CLASS_UID,
     implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+    strict: config.ingest.strict,
   });
   return {
     config,

@@ -4,7 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { connect, DimseError, Status } from '@huiying/dimse';
-import { decodeDataset, encodeDataset, readPart10, type DicomJson } from '@huiying/dicom';
+import { decodeDataset, encodeDataset, readHeader, readPart10, type DicomJson } from '@huiying/dicom';
 import type { Archive } from '../app.ts';
 import type { ApplicationEntity } from '../archive/ports.ts';
 import { QUERY_KEY_BY_KEYWORD } from '../archive/query-keys.ts';
@@ -253,10 +253,17 @@ export async function scuSend(
         const { bytesRead } = await fh.read(head, 0, head.length, 0);
         await fh.close();
         const { meta, datasetOffset } = readPart10(head.subarray(0, bytesRead));
+        let sopClassUid = meta.mediaStorageSopClassUid;
+        let sopInstanceUid = meta.mediaStorageSopInstanceUid;
+        if (sopClassUid === undefined || sopInstanceUid === undefined) {
+          const h = await readHeader(f);
+          sopClassUid = h.attributes.SOPClassUID;
+          sopInstanceUid = h.attributes.SOPInstanceUID;
+        }
         items.push({
           label: f,
-          sopClassUid: meta.mediaStorageSopClassUid,
-          sopInstanceUid: meta.mediaStorageSopInstanceUid,
+          sopClassUid,
+          sopInstanceUid,
           transferSyntaxUid: meta.transferSyntaxUid,
           open: () => Promise.resolve(createReadStream(f, { start: datasetOffset })),
         });

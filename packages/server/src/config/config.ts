@@ -37,7 +37,7 @@ export interface Config {
     tlsCaFile?: string;
   };
   /** group commit: max instances per index transaction and max wait (ms) to gather a batch */
-  ingest: { batchSize: number; batchWaitMs: number };
+  ingest: { batchSize: number; batchWaitMs: number; strict: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -53,6 +53,14 @@ function intOf(name: string, v: string | number | undefined, def: number, min = 
     );
   }
   return n;
+}
+
+function boolOf(name: string, v: string | boolean | undefined, def: boolean): boolean {
+  if (v === undefined || v === '') return def;
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new HuiyingError('invalid-input', `configuration ${name}: expected true or false, got ${v}`);
 }
 
 function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly T[], def: T): T {
@@ -136,6 +144,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       ),
     },
     ingest: {
+      strict: boolOf('HUIYING_INGEST_STRICT', env.HUIYING_INGEST_STRICT ?? file.ingest?.strict, true),
       batchSize: intOf(
         'HUIYING_INGEST_BATCH',
         env.HUIYING_INGEST_BATCH ?? file.ingest?.batchSize,

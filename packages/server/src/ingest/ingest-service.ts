@@ -5,6 +5,7 @@
  * An instance is reported stored only once both its blob and its index row are durable.
  */
 import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -15,6 +16,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import type { SyncMode } from '../config/config.ts';
 import { HuiyingError, messageOf } from '../errors.ts';
 import { GroupCommitter } from './group-committer.ts';
+import { checkStructure, checkValues } from './integrity.ts';
 
 export type IngestSource = 'dimse' | 'stow' | 'import';
 
@@ -40,6 +42,8 @@ export interface IngestDeps {
   batchWaitMs: number;
   implementationClassUid: string;
   implementationVersionName: string;
+  /** refuse instances with invalid values (bad UIDs, non-numeric IS/DS); lenient mode stores them with a warning */
+  strict: boolean;
 }
 
 /** Where an instance's blob lives: `<HOSPITAL>/<study>/<series>/<sop>.dcm` (UIDs are validated digits and dots). */
@@ -72,22 +76,21 @@ export class IngestService {
   }): Promise<IngestOutcome> {
     const staging = await this.#stagingPath();
     try {
-      const fh = await open(staging, 'w');
-      try {
-        const meta = buildFileMeta({
-          sopClassUid: input.sopClassUid,
-          sopInstanceUid: input.sopInstanceUid,
-          transferSyntaxUid: input.transferSyntaxUid,
-          implementationClassUid: this.#deps.implementationClassUid,
-          implementationVersionName: this.#deps.implementationVersionName,
-          ...(input.receivedFromAe !== undefined ? { sourceAeTitle: input.receivedFromAe } : {}),
-        });
-        await fh.write(meta);
-        await pipeline(input.data, fh.createWriteStream({ autoClose: false }));
-        if (this.#deps.syncMode === 'full') await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      const meta = buildFileMeta({
+        sopClassUid: input.sopClassUid,
+        sopInstanceUid: input.sopInstanceUid,
+        transferSyntaxUid: input.transferSyntaxUid,
+        implementationClassUid: this.#deps.implementationClassUid,
+        implementationVersionName: this.#deps.implementationVersionName,
+        ...(input.receivedFromAe !== undefined ? { sourceAeTitle: input.receivedFromAe } : {}),
+      });
+      // `flush` fsyncs the file before it is closed (sync mode full)
+      const ws = createWriteStream(staging, {
+        flush: this.#deps.syncMode === 'full',
+        highWaterMark: 1 << 20,
+      });
+      ws.write(meta);
+      await pipeline(input.data, ws);
       return await this.#ingestStaged(staging, {
         hospitalId: input.hospitalId,
         source: 'dimse',
@@ -107,13 +110,11 @@ export class IngestService {
   }): Promise<IngestOutcome> {
     const staging = await this.#stagingPath();
     try {
-      const fh = await open(staging, 'w');
-      try {
-        await pipeline(input.data, fh.createWriteStream({ autoClose: false }));
-        if (this.#deps.syncMode === 'full') await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      const ws = createWriteStream(staging, {
+        flush: this.#deps.syncMode === 'full',
+        highWaterMark: 1 << 20,
+      });
+      await pipeline(input.data, ws);
       return await this.#ingestStaged(staging, { hospitalId: input.hospitalId, source: input.source });
     } finally {
       await rm(staging, { force: true });
@@ -191,6 +192,13 @@ export class IngestService {
     }
     const a = header.attributes;
     const warnings: string[] = [];
+    const structural = await checkStructure(staging, header);
+    if (structural.length > 0) throw new HuiyingError('invalid-input', structural.join('; '));
+    const valueProblems = checkValues(header.dataset);
+    if (valueProblems.length > 0) {
+      if (this.#deps.strict) throw new HuiyingError('invalid-input', valueProblems.join('; '));
+      warnings.push(...valueProblems);
+    }
     if (header.charsetRepaired === true) {
       warnings.push(`text decoded with the hospital default charset ${hospital.defaultCharset ?? ''}`);
     }
