@@ -3,6 +3,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { connect, DimseError, Status } from '@huiying/dimse';
 import { decodeDataset, encodeDataset, readHeader, readPart10, type DicomJson } from '@huiying/dicom';
 import type { Archive } from '../app.ts';
@@ -295,7 +296,7 @@ export async function scuSend(
           sopClassUid: i.sopClassUid,
           sopInstanceUid: i.sopInstanceUid,
           transferSyntax: i.transferSyntaxUid,
-          data: data as import('node:stream').Readable,
+          data: data as Readable,
         });
         if (r.status === Status.Success || (r.status & 0xf000) === 0xb000) sent++;
         else throw new DimseError(r.status, r.errorComment ?? `status 0x${r.status.toString(16)}`);

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { migrationProvider, type DialectName } from './migrations.ts';
@@ -77,7 +77,7 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     // LIKE is case-sensitive on PostgreSQL; make SQLite agree (DICOM wildcard matching is case-sensitive
     // except for person names, which are matched on upper-cased normalized columns anyway)
     sqlite.pragma('case_sensitive_like = ON');
-    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     handle = { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
   }
   if (options.migrate !== false) {
@@ -100,4 +100,31 @@ export async function migrate(handle: DatabaseHandle): Promise<void> {
     const why = error instanceof Error ? error.message : JSON.stringify(error);
     throw new Error(`database migration ${failed ?? ''} failed: ${why}`, { cause: error });
   }
+}
+
+/**
+ * Kysely prepares a better-sqlite3 statement for every query it runs; preparing costs more than running
+ * the small statements of the ingest path. Cache prepared statements by SQL text (LRU). Statements are
+ * only run with all()/run() by Kysely's driver, so sharing one statement between queries is safe.
+ */
+function withStatementCache(db: BetterSqlite3.Database, max = 512): SqliteDatabase {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => db.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt !== undefined) {
+        cache.delete(sql);
+        cache.set(sql, stmt);
+        return stmt;
+      }
+      stmt = db.prepare(sql);
+      cache.set(sql, stmt);
+      if (cache.size > max) {
+        const oldest = cache.keys().next().value;
+        if (oldest !== undefined) cache.delete(oldest);
+      }
+      return stmt;
+    },
+  };
 }

@@ -4,19 +4,43 @@
  *   duplicate policy → blob store (durable) → index (group commit) → acknowledged.
  * An instance is reported stored only once both its blob and its index row are durable.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, open, rm } from 'node:fs/promises';
+import { copyFile, mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { buildFileMeta, readHeader, DicomParseError, type InstanceAttributes } from '@huiying/dicom';
+import {
+  buildFileMeta,
+  readHeader,
+  readHeaderFromBuffer,
+  DicomParseError,
+  type HeaderResult,
+  type InstanceAttributes,
+} from '@huiying/dicom';
 import type { ArchiveIndex, DuplicatePolicy, Hospital, HospitalRepository } from '../archive/ports.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
+import type { BlobStore, KnownContent } from '../storage/blob-store.ts';
 import type { SyncMode } from '../config/config.ts';
 import { HuiyingError, messageOf } from '../errors.ts';
 import { GroupCommitter } from './group-committer.ts';
 import { checkStructure, checkValues } from './integrity.ts';
+
+/** The header prefix kept in memory while staging (covers the header of almost every instance). */
+const HEADER_PREFIX = 64 * 1024;
+
+interface Staged {
+  known: KnownContent;
+  head: Buffer;
+}
+
+/** Remove a staging file that may already have been renamed into the store. */
+async function removeQuietly(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
 
 export type IngestSource = 'dimse' | 'stow' | 'import';
 
@@ -85,20 +109,16 @@ export class IngestService {
         ...(input.receivedFromAe !== undefined ? { sourceAeTitle: input.receivedFromAe } : {}),
       });
       // `flush` fsyncs the file before it is closed (sync mode full)
-      const ws = createWriteStream(staging, {
-        flush: this.#deps.syncMode === 'full',
-        highWaterMark: 1 << 20,
-      });
-      ws.write(meta);
-      await pipeline(input.data, ws);
+      const staged = await this.#writeStaging(staging, input.data, meta);
       return await this.#ingestStaged(staging, {
+        staged,
         hospitalId: input.hospitalId,
         source: 'dimse',
         ...(input.receivedFromAe !== undefined ? { receivedFromAe: input.receivedFromAe } : {}),
         expect: { sopClassUid: input.sopClassUid, sopInstanceUid: input.sopInstanceUid },
       });
     } finally {
-      await rm(staging, { force: true });
+      await removeQuietly(staging);
     }
   }
 
@@ -110,14 +130,14 @@ export class IngestService {
   }): Promise<IngestOutcome> {
     const staging = await this.#stagingPath();
     try {
-      const ws = createWriteStream(staging, {
-        flush: this.#deps.syncMode === 'full',
-        highWaterMark: 1 << 20,
+      const staged = await this.#writeStaging(staging, input.data);
+      return await this.#ingestStaged(staging, {
+        staged,
+        hospitalId: input.hospitalId,
+        source: input.source,
       });
-      await pipeline(input.data, ws);
-      return await this.#ingestStaged(staging, { hospitalId: input.hospitalId, source: input.source });
     } finally {
-      await rm(staging, { force: true });
+      await removeQuietly(staging);
     }
   }
 
@@ -136,7 +156,7 @@ export class IngestService {
       }
       return await this.#ingestStaged(staging, { hospitalId: input.hospitalId, source: 'import' });
     } finally {
-      await rm(staging, { force: true });
+      await removeQuietly(staging);
     }
   }
 
@@ -160,6 +180,51 @@ export class IngestService {
     else this.#hospitalCache.delete(id);
   }
 
+  /**
+   * Stream into the staging file, hashing on the way and keeping the first bytes in memory for the header
+   * parse; fsynced before close in sync mode full.
+   */
+  async #writeStaging(staging: string, data: Readable, prefix?: Uint8Array): Promise<Staged> {
+    const hash = createHash('sha256');
+    let size = 0;
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb): void {
+        hash.update(chunk);
+        size += chunk.length;
+        if (headBytes < HEADER_PREFIX) {
+          const part = chunk.subarray(0, HEADER_PREFIX - headBytes);
+          head.push(Buffer.from(part)); // copy: the chunk may be a view into a reused buffer
+          headBytes += part.length;
+        }
+        cb(null, chunk);
+      },
+    });
+    const synced = this.#deps.syncMode === 'full';
+    const ws = createWriteStream(staging, { flush: synced, highWaterMark: 1 << 20 });
+    if (prefix !== undefined) tap.write(prefix);
+    await pipeline(data, tap, ws);
+    return { known: { size, sha256: hash.digest('hex'), synced }, head: Buffer.concat(head, headBytes) };
+  }
+
+  /** Header of the staged file: from the in-memory prefix when it holds the header, else from the file. */
+  async #readHeader(
+    staging: string,
+    staged: Staged | undefined,
+    options: { defaultCharset?: string },
+  ): Promise<HeaderResult> {
+    if (staged !== undefined) {
+      const complete = staged.head.length >= staged.known.size;
+      try {
+        return readHeaderFromBuffer(staged.head, { ...options, complete });
+      } catch (err) {
+        if (!(err instanceof DicomParseError && err.truncated === true && !complete)) throw err;
+      }
+    }
+    return readHeader(staging, options);
+  }
+
   async #stagingPath(): Promise<string> {
     this.#stagingReady ??= mkdir(this.#deps.stagingDir, { recursive: true });
     await this.#stagingReady;
@@ -169,6 +234,7 @@ export class IngestService {
   async #ingestStaged(
     staging: string,
     ctx: {
+      staged?: Staged;
       hospitalId: number;
       source: IngestSource;
       receivedFromAe?: string;
@@ -178,8 +244,9 @@ export class IngestService {
     const hospital = await this.#hospital(ctx.hospitalId);
     let header;
     try {
-      header = await readHeader(
+      header = await this.#readHeader(
         staging,
+        ctx.staged,
         hospital.defaultCharset !== undefined ? { defaultCharset: hospital.defaultCharset } : {},
       );
     } catch (err) {
@@ -225,7 +292,7 @@ export class IngestService {
     const key = blobKeyOf(hospital.code, a);
     let put;
     try {
-      put = await this.#deps.blobs.putFile(key, staging);
+      put = await this.#deps.blobs.putFile(key, staging, ctx.staged?.known);
     } catch (err) {
       throw new HuiyingError('unavailable', `storage failed: ${messageOf(err)}`, { cause: err });
     }

@@ -11,6 +11,14 @@ export interface PutResult {
   sha256: string;
 }
 
+/** Size and digest the caller computed while writing the source file (saves re-reading it). */
+export interface KnownContent {
+  size: number;
+  sha256: string;
+  /** the caller already fsynced the file */
+  synced: boolean;
+}
+
 export interface BlobStore {
   /** A short description for logs, e.g. `folder:/data/blobs` or `s3://bucket@http://127.0.0.1:4569`. */
   readonly description: string;
@@ -19,7 +27,7 @@ export interface BlobStore {
    * (folder: rename + fsync of the directory; S3: upload acknowledged). The source file is consumed:
    * the folder store renames it when on the same filesystem, otherwise copies; the caller must not reuse it.
    */
-  putFile(key: string, sourcePath: string): Promise<PutResult>;
+  putFile(key: string, sourcePath: string, known?: KnownContent): Promise<PutResult>;
   /** Store a stream under `key` (durable when resolved). */
   putStream(key: string, data: Readable): Promise<PutResult>;
   /** Read a whole blob or a byte range [start, end] (inclusive end, like HTTP). Rejects with BlobNotFoundError. */

@@ -10,7 +10,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BlobNotFoundError, type BlobStore, type PutResult } from './blob-store.ts';
+import { BlobNotFoundError, type BlobStore, type KnownContent, type PutResult } from './blob-store.ts';
 
 export class InvalidBlobKeyError extends Error {
   constructor(key: string, why: string) {
@@ -34,6 +34,15 @@ function isNotFound(e: unknown): boolean {
   return (e as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
@@ -48,9 +57,13 @@ export class FolderBlobStore implements BlobStore {
   readonly description: string;
   readonly #createdDirs = new Set<string>();
 
-  constructor(root: string) {
+  readonly #sync: boolean;
+
+  /** `sync: false` skips fsync of files and directories (acknowledged once written to the OS). */
+  constructor(root: string, options: { sync?: boolean } = {}) {
     this.root = resolve(root);
     this.description = `folder:${root}`;
+    this.#sync = options.sync ?? true;
   }
 
   localPath(key: string): string {
@@ -67,22 +80,30 @@ export class FolderBlobStore implements BlobStore {
     this.#createdDirs.add(dir);
   }
 
-  async putFile(key: string, sourcePath: string): Promise<PutResult> {
-    // same filesystem: hash by reading, fsync, rename (no copy); otherwise copy through putStream
+  async putFile(key: string, sourcePath: string, known?: KnownContent): Promise<PutResult> {
+    // same filesystem: rename (no copy); otherwise copy through putStream
     const target = this.localPath(key);
     const dir = dirname(target);
     await this.#ensureDir(dir);
-    const hash = createHash('sha256');
-    let size = 0;
-    const fh = await open(sourcePath, 'r+');
-    try {
-      for await (const chunk of fh.createReadStream({ autoClose: false })) {
-        hash.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
+    let size: number;
+    let sha256: string;
+    if (known !== undefined) {
+      ({ size, sha256 } = known);
+      if (this.#sync && !known.synced) await fsyncFile(sourcePath);
+    } else {
+      const hash = createHash('sha256');
+      size = 0;
+      const fh = await open(sourcePath, 'r+');
+      try {
+        for await (const chunk of fh.createReadStream({ autoClose: false })) {
+          hash.update(chunk as Buffer);
+          size += (chunk as Buffer).length;
+        }
+        if (this.#sync) await fh.sync();
+      } finally {
+        await fh.close();
       }
-      await fh.sync();
-    } finally {
-      await fh.close();
+      sha256 = hash.digest('hex');
     }
     try {
       await rename(sourcePath, target);
@@ -92,8 +113,8 @@ export class FolderBlobStore implements BlobStore {
       await rm(sourcePath, { force: true });
       return result;
     }
-    await fsyncDir(dir);
-    return { key, size, sha256: hash.digest('hex') };
+    if (this.#sync) await fsyncDir(dir);
+    return { key, size, sha256 };
   }
 
   async putStream(key: string, data: Readable): Promise<PutResult> {
@@ -113,14 +134,9 @@ export class FolderBlobStore implements BlobStore {
     try {
       const out = createWriteStream(tmp, { flags: 'wx' });
       await pipeline(data, tap, out);
-      const fh = await open(tmp, 'r+');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      if (this.#sync) await fsyncFile(tmp);
       await rename(tmp, target);
-      await fsyncDir(dir);
+      if (this.#sync) await fsyncDir(dir);
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;

@@ -11,7 +11,7 @@ import type { BlobStore } from './blob-store.ts';
 import { FolderBlobStore } from './folder-blob-store.ts';
 import { S3BlobStore, type S3BlobStoreOptions } from './s3-blob-store.ts';
 
-export function openBlobStore(url: string, dataDir: string): BlobStore {
+export function openBlobStore(url: string, dataDir: string, options: { sync?: boolean } = {}): BlobStore {
   if (url.startsWith('s3://')) {
     const u = new URL(url);
     if (u.hostname === '') throw new Error(`storage URL ${url}: missing bucket`);
@@ -34,7 +34,7 @@ export function openBlobStore(url: string, dataDir: string): BlobStore {
     if (fps !== undefined) o.forcePathStyle = fps === 'true' || fps === '1';
     return new S3BlobStore(o);
   }
-  if (url.startsWith('file:')) return new FolderBlobStore(fileURLToPath(url));
+  if (url.startsWith('file:')) return new FolderBlobStore(fileURLToPath(url), options);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new Error(`unsupported storage URL: ${url}`);
-  return new FolderBlobStore(isAbsolute(url) ? resolve(url) : resolve(dataDir, url));
+  return new FolderBlobStore(isAbsolute(url) ? resolve(url) : resolve(dataDir, url), options);
 }
