@@ -41,7 +41,7 @@ export async function openArchive(
     // WAL + FULL: every commit is fsynced (NORMAL survives a process crash, not a power loss)
     await sql`PRAGMA synchronous = FULL`.execute(database.db);
   }
-  const blobs = openBlobStore(config.storageUrl, config.dataDir, { sync: config.syncMode === 'full' });
+  const blobs = await openBlobStore(config.storageUrl, config.dataDir, { sync: config.syncMode === 'full' });
   const { index, hospitals, aes } = createIndexServices(database);
   const ingest = new IngestService({
     index,

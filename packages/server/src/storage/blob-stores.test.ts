@@ -29,7 +29,7 @@ const kinds: Kind[] = [
     name: 'folder',
     async setup() {
       const dir = await mkdtemp(join(tmpdir(), 'huiying-blobs-'));
-      const store = openBlobStore(`file://${dir}/blobs`, '/nonexistent');
+      const store = await openBlobStore(`file://${dir}/blobs`, '/nonexistent');
       return { store, teardown: () => rm(dir, { recursive: true, force: true }) };
     },
   },
@@ -45,7 +45,7 @@ const kinds: Kind[] = [
         configureBuckets: [{ name: 'huiying-test' }],
       });
       const addr = await server.run();
-      const store = openBlobStore(
+      const store = await openBlobStore(
         `s3://huiying-test/archive?endpoint=http://127.0.0.1:${addr.port}&region=us-east-1&accessKeyId=S3RVER&secretAccessKey=S3RVER&forcePathStyle=true`,
         '/nonexistent',
       );
@@ -153,13 +153,13 @@ for (const kind of kinds) {
   });
 }
 
-test('openBlobStore: relative path resolves against dataDir; unsupported schemes rejected', () => {
-  const s = openBlobStore('blobs', '/data/huiying');
+test('openBlobStore: relative path resolves against dataDir; unsupported schemes rejected', async () => {
+  const s = await openBlobStore('blobs', '/data/huiying');
   assert.ok(s instanceof FolderBlobStore);
   assert.equal(s.description, 'folder:/data/huiying/blobs');
-  assert.throws(() => openBlobStore('ftp://x/y', '/d'), /unsupported/);
+  await assert.rejects(openBlobStore('ftp://x/y', '/d'), /unsupported/);
   assert.equal(
-    openBlobStore('s3://bk?endpoint=http://127.0.0.1:1', '/d').description,
+    (await openBlobStore('s3://bk?endpoint=http://127.0.0.1:1', '/d')).description,
     's3://bk@http://127.0.0.1:1',
   );
 });

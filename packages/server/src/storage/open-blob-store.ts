@@ -9,9 +9,14 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BlobStore } from './blob-store.ts';
 import { FolderBlobStore } from './folder-blob-store.ts';
-import { S3BlobStore, type S3BlobStoreOptions } from './s3-blob-store.ts';
+import type { S3BlobStoreOptions } from './s3-blob-store.ts';
 
-export function openBlobStore(url: string, dataDir: string, options: { sync?: boolean } = {}): BlobStore {
+/** The S3 SDK (≈12 MB resident) is loaded only when an s3:// URL is configured. */
+export async function openBlobStore(
+  url: string,
+  dataDir: string,
+  options: { sync?: boolean } = {},
+): Promise<BlobStore> {
   if (url.startsWith('s3://')) {
     const u = new URL(url);
     if (u.hostname === '') throw new Error(`storage URL ${url}: missing bucket`);
@@ -32,6 +37,7 @@ export function openBlobStore(url: string, dataDir: string, options: { sync?: bo
       o.secretAccessKey = secretAccessKey;
     }
     if (fps !== undefined) o.forcePathStyle = fps === 'true' || fps === '1';
+    const { S3BlobStore } = await import('./s3-blob-store.ts');
     return new S3BlobStore(o);
   }
   if (url.startsWith('file:')) return new FolderBlobStore(fileURLToPath(url), options);
