@@ -13,6 +13,7 @@ import { CommandField, HAS_DATASET, NO_DATASET, Priority, isPending, isSuccessLi
 import type { Command } from './command.ts';
 import {
   AssociationEndedError,
+  DEFAULT_MAX_PDU,
   IMPLEMENTATION_CLASS_UID,
   IMPLEMENTATION_VERSION_NAME,
   UpperLayer,
@@ -47,7 +48,7 @@ export interface ConnectOptions {
   callingAeTitle: string;
   calledAeTitle: string;
   contexts: ContextProposal[];
-  /** our max receive PDU length (default 65536) */
+  /** our max receive PDU length (default 256 KiB) */
   maxPduLength?: number;
   /** hard cap on incoming PDUs (default 16 MiB) */
   maxIncomingPduLength?: number;
@@ -177,7 +178,7 @@ export async function connect(opts: ConnectOptions): Promise<ClientAssociation> 
       transferSyntaxes: c.transferSyntaxes,
     })),
     userInfo: {
-      maxPduLength: opts.maxPduLength ?? 65536,
+      maxPduLength: opts.maxPduLength ?? DEFAULT_MAX_PDU,
       implementationClassUid: IMPLEMENTATION_CLASS_UID,
       implementationVersionName: IMPLEMENTATION_VERSION_NAME,
       ...(opts.maxOpsInvoked !== undefined && opts.maxOpsInvoked !== 1
@@ -681,7 +682,7 @@ export class ClientAssociation {
       }
     }
     if (!stream.readableEnded) stream.destroy();
-    if (!(await msg.complete)) return;
+    if (!(msg.completed ?? (await msg.complete))) return;
     const rsp: Command = {
       commandField: CommandField.CStoreRsp,
       affectedSopClassUid: req.sopClassUid,

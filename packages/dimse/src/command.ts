@@ -86,57 +86,85 @@ export class CommandError extends Error {
   }
 }
 
-function encodeValue(vr: Vr, v: unknown): Buffer {
+/** A value as written: a number (US), tags (AT) or the latin1 string before padding (UI, AE, LO). */
+function normalize(vr: Vr, v: unknown): number | number[] | string {
   switch (vr) {
-    case 'US': {
-      const b = Buffer.alloc(2);
-      b.writeUInt16LE(Number(v) & 0xffff, 0);
-      return b;
-    }
-    case 'AT': {
-      const tags = v as number[];
-      const b = Buffer.alloc(4 * tags.length);
-      tags.forEach((t, i) => {
-        b.writeUInt16LE((t >>> 16) & 0xffff, 4 * i);
-        b.writeUInt16LE(t & 0xffff, 4 * i + 2);
-      });
-      return b;
-    }
-    case 'UI': {
-      const s = String(v);
-      return Buffer.from(s.length % 2 === 1 ? s + '\0' : s, 'latin1');
-    }
+    case 'US':
+      return Number(v) & 0xffff;
+    case 'AT':
+      return v as number[];
+    case 'UI':
+      return String(v);
     case 'AE':
-    case 'LO': {
-      let s = String(v);
-      if (vr === 'AE') s = s.slice(0, 16);
-      else s = s.replace(/[\\\r\n]/g, ' ').slice(0, 64);
-      return Buffer.from(s.length % 2 === 1 ? s + ' ' : s, 'latin1');
-    }
+      return String(v).slice(0, 16);
+    case 'LO':
+      return String(v)
+        .replace(/[\\\r\n]/g, ' ')
+        .slice(0, 64);
   }
 }
 
+/** even value length (strings are padded to even length) */
+function valueLength(v: number | number[] | string): number {
+  return typeof v === 'number' ? 2 : typeof v === 'string' ? v.length + (v.length & 1) : 4 * v.length;
+}
+
+const keys = fields.map((f) => f[1]);
+const elements = fields.map((f) => f[0]);
+const vrs = fields.map((f) => f[2]);
+
 /** Encode a command set (with its (0000,0000) group length), elements in ascending tag order. */
 export function encodeCommand(cmd: Command): Buffer {
-  const parts: Buffer[] = [];
-  let len = 0;
+  return encodeCommandWithHeadroom(cmd, 0);
+}
+
+/**
+ * encodeCommand into one buffer with `headroom` free bytes in front (where the caller puts the PDU and
+ * PDV headers, so that a response goes out as a single write).
+ */
+export function encodeCommandWithHeadroom(cmd: Command, headroom: number): Buffer {
   const rec = cmd as unknown as Record<string, unknown>;
-  for (const [el, key, vr] of fields) {
-    const v = rec[key];
-    if (v === undefined) continue;
-    const value = encodeValue(vr, v);
-    const h = Buffer.alloc(8);
-    h.writeUInt16LE(0x0000, 0);
-    h.writeUInt16LE(el, 2);
-    h.writeUInt32LE(value.length, 4);
-    parts.push(h, value);
-    len += 8 + value.length;
+  const vals: (number | number[] | string | undefined)[] = [];
+  let len = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const v = rec[keys[i] ?? ''];
+    if (v === undefined) {
+      vals.push(undefined);
+      continue;
+    }
+    const n = normalize(vrs[i] ?? 'US', v);
+    vals.push(n);
+    len += 8 + valueLength(n);
   }
-  const gl = Buffer.alloc(12);
-  gl.writeUInt32LE(0x00000000, 0);
-  gl.writeUInt32LE(4, 4);
-  gl.writeUInt32LE(len, 8);
-  return Buffer.concat([gl, ...parts], 12 + len);
+  const b = Buffer.allocUnsafe(headroom + 12 + len);
+  let off = headroom;
+  b.writeUInt32LE(0x00000000, off);
+  b.writeUInt32LE(4, off + 4);
+  b.writeUInt32LE(len, off + 8);
+  off += 12;
+  for (let i = 0; i < vals.length; i++) {
+    const v = vals[i];
+    if (v === undefined) continue;
+    const vlen = valueLength(v);
+    b.writeUInt16LE(0x0000, off);
+    b.writeUInt16LE(elements[i] ?? 0, off + 2);
+    b.writeUInt32LE(vlen, off + 4);
+    off += 8;
+    if (typeof v === 'number') b.writeUInt16LE(v, off);
+    else if (typeof v === 'string') {
+      // short ASCII strings: a JS loop beats a call into the native latin1 writer
+      for (let k = 0; k < v.length; k++) b[off + k] = v.charCodeAt(k) & 0xff;
+      if ((v.length & 1) === 1) b[off + v.length] = vrs[i] === 'UI' ? 0x00 : 0x20;
+    } else {
+      for (let k = 0; k < v.length; k++) {
+        const t = v[k] ?? 0;
+        b.writeUInt16LE((t >>> 16) & 0xffff, off + 4 * k);
+        b.writeUInt16LE(t & 0xffff, off + 4 * k + 2);
+      }
+    }
+    off += vlen;
+  }
+  return b;
 }
 
 /** Decode a command set; unknown group-0000 elements are ignored. Throws CommandError when malformed. */

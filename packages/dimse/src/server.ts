@@ -24,7 +24,12 @@ import { ContextResult, encodeAssociateAc, encodeAssociateRj } from './pdu.ts';
 import type { AcceptedContextItem, AssociateRq, RoleSelection } from './pdu.ts';
 import { CommandField, HAS_DATASET, NO_DATASET, isPending, isResponse } from './command.ts';
 import type { Command } from './command.ts';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, UpperLayer } from './upper-layer.ts';
+import {
+  DEFAULT_MAX_PDU,
+  IMPLEMENTATION_CLASS_UID,
+  IMPLEMENTATION_VERSION_NAME,
+  UpperLayer,
+} from './upper-layer.ts';
 import type { IncomingMessage, LogFn } from './upper-layer.ts';
 import { ApplicationContextName, TransferSyntax, serviceKind } from './uids.ts';
 import { encodeFailedUidList } from './identifier.ts';
@@ -325,7 +330,7 @@ class ServerAssociation<S> {
       const theirInvoked = async.invoked === 0 ? Infinity : async.invoked;
       this.#window = Math.max(1, Math.min(theirInvoked, limit));
     }
-    const ourMax = this.#opts.maxPduLength ?? 65536;
+    const ourMax = this.#opts.maxPduLength ?? DEFAULT_MAX_PDU;
     const ac = encodeAssociateAc({
       protocolVersion: 1,
       calledAeTitle: rq.calledAeTitle,
@@ -474,7 +479,7 @@ class ServerAssociation<S> {
       }
     }
     if (!stream.readableEnded) stream.destroy();
-    if (!(await msg.complete)) return;
+    if (!(msg.completed ?? (await msg.complete))) return;
     return this.#respond(msg.pcId, {
       commandField: CommandField.CStoreRsp,
       affectedSopClassUid: req.sopClassUid,

@@ -185,7 +185,7 @@ export interface ServerOptions<S> {
   port: number;
   /** default 0.0.0.0 */
   host?: string;
-  /** our max PDU receive length announced (default 65536 ... 0 = unlimited not allowed here) */
+  /** our max PDU receive length announced (default 256 KiB; 0 = unlimited not allowed here) */
   maxPduLength?: number;
   /** hard cap on an incoming PDU length; larger PDUs abort the association (default 16 MiB + header) */
   maxIncomingPduLength?: number;

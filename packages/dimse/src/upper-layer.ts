@@ -6,7 +6,8 @@
  * Negotiation policy and services live in server.ts / client.ts; this file is policy free.
  */
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { DatasetStream } from './dataset-stream.ts';
 import {
   AbortReason,
   AbortSource,
@@ -24,11 +25,18 @@ import {
   pDataHeader,
 } from './pdu.ts';
 import type { AssociateAc, AssociateRj, AssociateRq } from './pdu.ts';
-import { CommandField, decodeCommand, encodeCommand, hasDataset, isResponse } from './command.ts';
+import { CommandField, decodeCommand, encodeCommandWithHeadroom, hasDataset, isResponse } from './command.ts';
 import type { Command } from './command.ts';
 
 export const IMPLEMENTATION_CLASS_UID = '2.25.75791142499623414931514613656696600176';
 export const IMPLEMENTATION_VERSION_NAME = 'HUIYING_010';
+
+/**
+ * Max PDU length we announce by default (SCP and SCU). Peers send P-DATA at (up to) this size; the
+ * reader streams PDV pieces without assembling PDUs, so a large value costs no memory here and means
+ * fewer PDVs per dataset (DCMTK caps its outgoing PDUs at 128 KiB).
+ */
+export const DEFAULT_MAX_PDU = 256 * 1024;
 
 export type LogFn = (
   level: 'debug' | 'info' | 'warn' | 'error',
@@ -46,6 +54,8 @@ export interface IncomingMessage {
   stream: Readable | null;
   /** true once the last fragment has arrived, false if the association ended first */
   complete: Promise<boolean>;
+  /** what `complete` resolved to, once it has (null while the dataset is still arriving) */
+  completed: boolean | null;
 }
 
 export interface ResponseListener {
@@ -110,6 +120,8 @@ interface Assembly {
   dsLength: number;
   resolveComplete: (ok: boolean) => void;
   isResponse: boolean;
+  /** the streamed dataset (C-STORE-RQ) */
+  stream: DatasetStream | null;
 }
 
 export class UpperLayer {
@@ -129,6 +141,8 @@ export class UpperLayer {
   #resolveClosed: () => void = noop;
   #releaseDone: { resolve: () => void; reject: (e: Error) => void } | undefined;
   #sendTail: Promise<void> = Promise.resolve();
+  /** messages queued or being sent */
+  #sending = 0;
   #drain: Promise<void> | undefined;
   #listeners = new Map<number, ResponseListener>();
   #messageId = 0;
@@ -449,6 +463,7 @@ export class UpperLayer {
           dsLength: 0,
           resolveComplete: noop,
           isResponse: false,
+          stream: null,
         };
         this.#asm = asm;
       } else if (asm.pcId !== pcId)
@@ -464,10 +479,10 @@ export class UpperLayer {
     if (asm === null || asm.msg === null) throw new PduError('dataset fragment without a command');
     if (asm.pcId !== pcId) throw new PduError('dataset fragment on another presentation context');
     const msg = asm.msg;
-    if (msg.stream !== null) {
-      const s = msg.stream;
+    const s = asm.stream;
+    if (s !== null) {
       if (!s.destroyed && data.length > 0) {
-        if (!s.push(data) && !s.destroyed) this.#pause(s);
+        if (!s.pushPiece(data) && !s.destroyed) this.#pause(s);
       }
       if (last) {
         if (!s.destroyed) s.push(null);
@@ -503,9 +518,20 @@ export class UpperLayer {
       throw new PduError(`bad command set: ${e instanceof Error ? e.message : String(e)}`);
     }
     const resp = isResponse(command.commandField);
-    let resolveComplete: (ok: boolean) => void = noop;
-    const complete = new Promise<boolean>((r) => (resolveComplete = r));
-    const msg: IncomingMessage = { pcId: asm.pcId, command, dataset: null, stream: null, complete };
+    let settle: (ok: boolean) => void = noop;
+    const complete = new Promise<boolean>((r) => (settle = r));
+    const msg: IncomingMessage = {
+      pcId: asm.pcId,
+      command,
+      dataset: null,
+      stream: null,
+      complete,
+      completed: null,
+    };
+    const resolveComplete = (ok: boolean): void => {
+      if (msg.completed === null) msg.completed = ok;
+      settle(ok);
+    };
     asm.isResponse = resp;
     if (!hasDataset(command)) {
       this.#asm = null;
@@ -516,16 +542,14 @@ export class UpperLayer {
     asm.msg = msg;
     asm.resolveComplete = resolveComplete;
     if (!resp && command.commandField === CommandField.CStoreRq) {
-      const stream: Readable = new Readable({
-        highWaterMark: this.#opts.streamHighWaterMark ?? 1 << 20,
-        read: () => {
-          if (this.#pausedBy === stream) this.#resume();
-        },
+      const stream: DatasetStream = new DatasetStream(this.#opts.streamHighWaterMark ?? 1 << 20, () => {
+        if (this.#pausedBy === stream) this.#resume();
       });
       stream.once('close', () => {
         if (this.#pausedBy === stream) this.#resume();
       });
       msg.stream = stream;
+      asm.stream = stream;
       this.#deliver(msg, false);
     }
   }
@@ -580,8 +604,14 @@ export class UpperLayer {
    */
   send(pcId: number, command: Command, data?: Uint8Array | Readable | null): Promise<void> {
     const run = (): Promise<void> => this.#sendNow(pcId, command, data ?? null);
-    const p = this.#sendTail.then(run);
-    this.#sendTail = p.catch(noop);
+    // nothing being sent: start right away (a response goes out in the same tick as the handler's
+    // result, before stream clean-up callbacks); otherwise queue behind the previous message
+    const p = this.#sending === 0 && this.#state === 'established' ? run() : this.#sendTail.then(run);
+    this.#sending++;
+    const done = (): void => {
+      this.#sending--;
+    };
+    this.#sendTail = p.then(done, done);
     return p;
   }
 
@@ -639,11 +669,23 @@ export class UpperLayer {
   async #sendNow(pcId: number, command: Command, data: Uint8Array | Readable | null): Promise<void> {
     this.#checkWritable();
     const frag = this.#fragmentSize();
-    const cmd = encodeCommand(command);
+    const pdu = encodeCommandWithHeadroom(command, 12);
+    const cmd = pdu.subarray(12);
     let ok = true;
-    for (let off = 0; off < cmd.length; off += frag) {
-      const end = Math.min(cmd.length, off + frag);
-      ok = this.#writePdv(pcId, true, end === cmd.length, [cmd.subarray(off, end)], end - off);
+    if (cmd.length <= frag) {
+      // the usual case: the whole command in one PDU, one buffer, one write (no cork/writev)
+      pdu[0] = PduType.PData;
+      pdu[1] = 0;
+      pdu.writeUInt32BE(cmd.length + 6, 2);
+      pdu.writeUInt32BE(cmd.length + 2, 6);
+      pdu[10] = pcId;
+      pdu[11] = 3; // command, last fragment
+      ok = this.socket.write(pdu);
+    } else {
+      for (let off = 0; off < cmd.length; off += frag) {
+        const end = Math.min(cmd.length, off + frag);
+        ok = this.#writePdv(pcId, true, end === cmd.length, [cmd.subarray(off, end)], end - off);
+      }
     }
     if (data === null) {
       if (!ok) await this.#waitDrain();

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { DimseServer } from '@huiying/dimse';
+import { DimseServer, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@huiying/dimse';
 import type { Config } from './config/config.ts';
 import { sql } from 'kysely';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
@@ -17,8 +17,7 @@ import { createScpHandlers, type DimseSession } from './dimse-adapter/scp.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger, type Log } from './logger.ts';
 
-export const IMPLEMENTATION_CLASS_UID = '1.2.826.0.1.3680043.10.1523.1.1';
-export const IMPLEMENTATION_VERSION_NAME = 'HUIYING_010';
+export { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME };
 
 export interface Archive {
   config: Config;
