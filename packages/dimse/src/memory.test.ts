@@ -1,4 +1,4 @@
-/** A ~200 MB instance streams SCU -> SCP with bounded memory (no whole-dataset buffering anywhere). */
+/** A ~400 MB instance streams SCU -> SCP with bounded memory (no whole-dataset buffering anywhere). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
@@ -6,7 +6,7 @@ import { DimseServer } from './server.ts';
 import { connect } from './client.ts';
 import { SopClass, TransferSyntax } from './uids.ts';
 
-const TOTAL = 200 * 1024 * 1024;
+const TOTAL = 400 * 1024 * 1024;
 
 function syntheticDataset(total: number): Readable {
   let sent = 0;
@@ -26,7 +26,7 @@ function syntheticDataset(total: number): Readable {
   });
 }
 
-test('streaming a 200 MB instance keeps RSS growth under 100 MB', async () => {
+test('streaming a 400 MB instance keeps RSS growth under 150 MB (buffering it would need 400 MB)', async () => {
   let received = 0;
   let slowReads = 0;
   const server = new DimseServer<null>({
@@ -82,5 +82,5 @@ test('streaming a 200 MB instance keeps RSS growth under 100 MB', async () => {
   peak = Math.max(peak, process.memoryUsage().rss);
   assert.equal(received, TOTAL);
   const growthMb = (peak - base) / 1024 / 1024;
-  assert.ok(growthMb < 100, `RSS grew by ${growthMb.toFixed(1)} MB`);
+  assert.ok(growthMb < 150, `RSS grew by ${growthMb.toFixed(1)} MB`);
 });

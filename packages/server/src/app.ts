@@ -13,6 +13,7 @@ import { openBlobStore } from './storage/open-blob-store.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import type { AeRepository, ArchiveIndex, HospitalRepository } from './archive/ports.ts';
 import { IngestService } from './ingest/ingest-service.ts';
+import { ApiTokenRepository } from './access/api-tokens.ts';
 import { createScpHandlers, type DimseSession } from './dimse-adapter/scp.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger, type Log } from './logger.ts';
@@ -28,6 +29,7 @@ export interface Archive {
   index: ArchiveIndex;
   blobs: BlobStore;
   ingest: IngestService;
+  tokens: ApiTokenRepository;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function openArchive(
     index,
     blobs,
     ingest,
+    tokens: new ApiTokenRepository(database.db),
     async close() {
       await ingest.close();
       await blobs.close();
@@ -116,7 +119,7 @@ export async function startServer(
     handlers,
     log,
   });
-  const http = await createHttpServer({ archive, log });
+  const http = await createHttpServer({ archive, config, log });
   let dicomPort: number;
   let httpPort: number;
   try {

@@ -21,6 +21,7 @@ Commands:
   import <paths…>               import files, folders or a DICOMDIR into the archive
   hospital add|list             manage hospitals (the center and member hospitals)
   ae add|list|remove            manage application entities (DICOM nodes) of hospitals
+  token create|list|revoke      API tokens for machine clients (DICOMweb), per hospital
   echo <AE>                     C-ECHO a registered remote AE
   find <AE> -k Key=value …      C-FIND on a registered remote AE
   move <AE> -k Key=value …      C-MOVE from a remote AE (to us by default)
@@ -51,6 +52,13 @@ Non-DICOM files are reported and skipped. Prints a summary; exit code 1 if any f
 
 Only registered AEs may associate with us; each maps to its hospital. Host and port make the AE a
 C-MOVE destination and a peer for the SCU commands.`,
+  token: `Usage:
+  huiying token create --hospital CODE --name NAME   prints the token once (Authorization: Bearer …)
+  huiying token list
+  huiying token revoke ID
+
+A token acts for its hospital: a member hospital's token sees that hospital's studies, the center's
+sees every hospital, and STOW-RS stores for the token's hospital.`,
   echo: `Usage: huiying echo AE`,
   find: `Usage: huiying find AE [--level STUDY] [--root study|patient] -k Keyword=value [-k Keyword] …
 
@@ -264,6 +272,42 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         }
         throw new HuiyingError('invalid-input', `unknown: ae ${sub ?? ''} (add|list|remove)`);
+      });
+    }
+    case 'token': {
+      const [sub, ...args] = rest;
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { hospital: { type: 'string' }, name: { type: 'string' } },
+      });
+      return withArchive(async (a) => {
+        if (sub === 'create') {
+          if (values.name === undefined) throw new HuiyingError('invalid-input', '--name NAME is required');
+          const hospitalId = await hospitalOf(a, values.hospital);
+          const { token, record } = await a.tokens.create(hospitalId, values.name);
+          process.stderr.write(`token ${record.id} (${record.name}) created; it is shown only now:\n`);
+          out(token);
+          return 0;
+        }
+        if (sub === 'list') {
+          const hs = new Map((await a.hospitals.list()).map((h) => [h.id, h.code]));
+          for (const t of await a.tokens.list()) {
+            out(
+              `${t.id}\t${hs.get(t.hospitalId) ?? '?'}\t${t.name}\t${t.createdAt}${t.revokedAt !== undefined ? `\trevoked ${t.revokedAt}` : ''}`,
+            );
+          }
+          return 0;
+        }
+        if (sub === 'revoke') {
+          const id = Number(positionals[0]);
+          if (!Number.isInteger(id))
+            throw new HuiyingError('invalid-input', 'usage: huiying token revoke ID');
+          await a.tokens.revoke(id);
+          out(`token ${id} revoked`);
+          return 0;
+        }
+        throw new HuiyingError('invalid-input', `unknown: token ${sub ?? ''} (create|list|revoke)`);
       });
     }
     case 'echo': {

@@ -39,6 +39,15 @@ export interface Config {
   /** group commit: max instances per index transaction and max wait (ms) to gather a batch */
   ingest: { batchSize: number; batchWaitMs: number; strict: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  http: {
+    /** allowed CORS origins for DICOMweb (`*` for any); off when empty */
+    corsOrigins: string[];
+    /**
+     * DEVELOPMENT/BENCHMARK ONLY: unauthenticated HTTP requests from 127.0.0.1/::1 act for this hospital.
+     * Unset (the default) = every HTTP request needs a credential.
+     */
+    loopbackHospital?: string;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -75,7 +84,8 @@ function oneOf<T extends string>(name: string, v: string | undefined, allowed: r
 const AE_RE = /^[\x20-\x5b\x5d-\x7e]{1,16}$/; // printable, no backslash
 
 /** A JSON config file: same keys as Config (partial). */
-type FileConfig = Partial<Omit<Config, 'dimse' | 'ingest'>> & {
+type FileConfig = Partial<Omit<Config, 'dimse' | 'ingest' | 'http'>> & {
+  http?: Partial<Config['http']>;
   dimse?: Partial<Config['dimse']>;
   ingest?: Partial<Config['ingest']>;
 };
@@ -160,6 +170,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
         1000,
       ),
     },
+    http: { corsOrigins: [] },
     logLevel: oneOf(
       'HUIYING_LOG_LEVEL',
       env.HUIYING_LOG_LEVEL ?? file.logLevel,
@@ -167,6 +178,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       'info',
     ),
   };
+  const cors = env.HUIYING_CORS_ORIGINS ?? file.http?.corsOrigins?.join(',') ?? '';
+  cfg.http.corsOrigins = cors
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
+  const loopback = env.HUIYING_HTTP_LOOPBACK_HOSPITAL ?? file.http?.loopbackHospital;
+  if (loopback !== undefined && loopback !== '') cfg.http.loopbackHospital = loopback;
   const cert = env.HUIYING_DIMSE_TLS_CERT ?? fd.tlsCertFile;
   const key = env.HUIYING_DIMSE_TLS_KEY ?? fd.tlsKeyFile;
   const ca = env.HUIYING_DIMSE_TLS_CA ?? fd.tlsCaFile;

@@ -199,11 +199,34 @@ function init(dialect: DialectName): Migration {
   };
 }
 
+/** API tokens for machine clients (DICOMweb), scoped to a hospital; only a hash of the token is kept. */
+function apiTokens(dialect: DialectName): Migration {
+  const { text, big } = types(dialect);
+  const pk = dialect === 'postgres' ? 'bigserial' : 'integer';
+  return {
+    async up(db: AnyDb): Promise<void> {
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('id', pk, (c) => c.primaryKey())
+        .addColumn('hospital_id', big, (c) => c.notNull().references('hospitals.id'))
+        .addColumn('name', text, (c) => c.notNull())
+        .addColumn('token_hash', text, (c) => c.notNull().unique())
+        .addColumn('created_at', text, (c) => c.notNull())
+        .addColumn('revoked_at', text)
+        .addColumn('last_used_at', text)
+        .execute();
+    },
+    async down(db: AnyDb): Promise<void> {
+      await db.schema.dropTable('api_tokens').execute();
+    },
+  };
+}
+
 /** Migrations by name (sorted by name when run). */
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
     getMigrations(): Promise<Record<string, Migration>> {
-      return Promise.resolve({ '0001_init': init(dialect) });
+      return Promise.resolve({ '0001_init': init(dialect), '0002_api_tokens': apiTokens(dialect) });
     },
   };
 }

@@ -127,6 +127,17 @@ export interface InstancesTable {
   charset: string | null;
 }
 
+export interface ApiTokensTable {
+  id: Generated<number>;
+  hospital_id: number;
+  name: string;
+  /** sha256 hex of the token; the token itself is shown once at creation */
+  token_hash: string;
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
 export interface Schema {
   hospitals: HospitalsTable;
   application_entities: ApplicationEntitiesTable;
@@ -134,4 +145,5 @@ export interface Schema {
   studies: StudiesTable;
   series: SeriesTable;
   instances: InstancesTable;
+  api_tokens: ApiTokensTable;
 }

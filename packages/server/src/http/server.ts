@@ -1,9 +1,13 @@
 /**
- * The HTTP listener. For now: health and version (unauthenticated, no PHI). DICOMweb, the REST API and
- * the web application are mounted here by later modules, behind the access policy.
+ * The HTTP listener: health and version (unauthenticated, no PHI) and DICOMweb under /dicomweb (every
+ * request authenticated and scoped by the access policy). The REST API and the web application are
+ * mounted here by later modules, behind the same policy.
  */
 import Fastify from 'fastify';
 import type { Archive } from '../app.ts';
+import type { Config } from '../config/config.ts';
+import { registerDicomweb } from '../dicomweb/index.ts';
+import { createHttpScopeResolver } from '../access/scope.ts';
 import type { Log } from '../logger.ts';
 import { HuiyingError, httpStatusOf } from '../errors.ts';
 
@@ -13,7 +17,11 @@ export interface HttpServer {
   inject: ReturnType<typeof Fastify>['inject'];
 }
 
-export async function createHttpServer(opts: { archive: Archive; log: Log }): Promise<HttpServer> {
+export async function createHttpServer(opts: {
+  archive: Archive;
+  config: Config;
+  log: Log;
+}): Promise<HttpServer> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   app.setErrorHandler((err, _req, reply) => {
     const status =
@@ -48,6 +56,20 @@ export async function createHttpServer(opts: { archive: Archive; log: Log }): Pr
     return { status: 'ok' };
   });
   app.get('/api/version', () => ({ name: 'huiying', version: '0.1.0' }));
+  const http = opts.config.http;
+  await registerDicomweb(app, {
+    archive: opts.archive,
+    resolveScope: createHttpScopeResolver({
+      tokens: opts.archive.tokens,
+      hospitals: opts.archive.hospitals,
+      ...(http.loopbackHospital !== undefined ? { loopbackHospitalCode: http.loopbackHospital } : {}),
+    }),
+    log: opts.log,
+    prefix: '/dicomweb',
+    ...(http.corsOrigins.length > 0
+      ? { cors: { origins: http.corsOrigins.includes('*') ? '*' : http.corsOrigins } }
+      : {}),
+  });
   await app.ready();
   return {
     async listen(port, host) {
