@@ -15,7 +15,7 @@
 #   BENCH_TMP     dataset, state and results [/var/tmp/huiying-bench]
 #   GEN_ARGS      gen_dataset.py arguments [--patients 12 --filler 500]; FULL=1 uses the defaults
 #   HUIYING_DICOM_PORT [11112]  HUIYING_HTTP_PORT [8080]  HUIYING_AE_TITLE [HUIYING]
-#   HUIYING_WEB_PATH   DICOMweb root of our server [/dicom-web]
+#   HUIYING_WEB_PATH   DICOMweb root of our server [/dicomweb]
 #   ORTHANC_VARIANT    sqlite|pg [sqlite]
 # Not a test: it takes minutes and needs 2 free cores to mean anything.
 set -euo pipefail
@@ -27,7 +27,7 @@ export BENCH_TMP="${BENCH_TMP:-/var/tmp/huiying-bench}"
 export HUIYING_DICOM_PORT="${HUIYING_DICOM_PORT:-11112}"
 export HUIYING_HTTP_PORT="${HUIYING_HTTP_PORT:-8080}"
 export HUIYING_AE_TITLE="${HUIYING_AE_TITLE:-HUIYING}"
-HUIYING_WEB_PATH="${HUIYING_WEB_PATH:-/dicom-web}"
+HUIYING_WEB_PATH="${HUIYING_WEB_PATH:-/dicomweb}"
 ORTHANC_VARIANT="${ORTHANC_VARIANT:-sqlite}"
 if [ "${FULL:-0}" = 1 ]; then GEN_ARGS="${GEN_ARGS:-}"; else GEN_ARGS="${GEN_ARGS:---patients 12 --filler 500}"; fi
 export GEN_ARGS
