@@ -19,6 +19,7 @@ export class GroupCommitter {
   readonly #waitMs: number;
   #queue: Pending[] = [];
   #flushing = false;
+  #scheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #idle: Array<() => void> = [];
   /** number of transactions committed and instances in them (for metrics/tests) */
@@ -45,17 +46,28 @@ export class GroupCommitter {
   }
 
   #schedule(): void {
-    if (this.#flushing) return; // the running flush picks the queue up when done
-    if (this.#queue.length >= this.#batchSize || this.#waitMs === 0) {
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
+    if (this.#flushing || this.#scheduled) return; // the running/pending flush picks the queue up
+    if (this.#queue.length >= this.#batchSize) {
+      this.#clearTimer();
       void this.#flush();
+    } else if (this.#waitMs === 0) {
+      // after the current I/O phase: instances whose data completed in the same loop turn join the batch
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        void this.#flush();
+      });
     } else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         void this.#flush();
       }, this.#waitMs);
     }
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   async #flush(): Promise<void> {
