@@ -94,3 +94,34 @@ test('Accept: q-values, type and transfer-syntax parameters, 406', () => {
   assert.throws(() => parseAccept('not a media type'), /malformed/);
   assert.equal(parseAccept('a/b; q=0, c/d').length, 1);
 });
+
+test('multipart: a slow consumer of one part never reads the next part (STOW concurrency)', async () => {
+  const a = Buffer.alloc(300_000, 0x61);
+  const b = Buffer.alloc(300_000, 0x62);
+  const whole = Buffer.concat([
+    Buffer.from('--b0und\r\n\r\n'),
+    a,
+    Buffer.from('\r\n--b0und\r\n\r\n'),
+    b,
+    Buffer.from('\r\n--b0und--\r\n'),
+  ]);
+  const r = new MultipartReader(chunked(whole, 65536), 'b0und', { maxPartBytes: 1e9, maxTotalBytes: 1e9 });
+  const consumers: Promise<Buffer>[] = [];
+  for await (const p of r.parts()) {
+    // like STOW: consume in the background, move on as soon as the last bytes were handed out
+    consumers.push(
+      (async () => {
+        const cs: Buffer[] = [];
+        for await (const c of p.body) {
+          cs.push(c);
+          await new Promise((res) => setTimeout(res, 2));
+        }
+        return Buffer.concat(cs);
+      })(),
+    );
+    await p.bodyDone;
+  }
+  const [ra, rb] = await Promise.all(consumers);
+  assert.ok(ra?.equals(a), `part 1: ${ra?.length} bytes`);
+  assert.ok(rb?.equals(b), `part 2: ${rb?.length} bytes`);
+});

@@ -204,8 +204,11 @@ export class MultipartReader {
     r?.();
   }
 
-  async *#iterateBody(): AsyncGenerator<Buffer> {
-    while (!this.#ended) {
+  /** sequence number of the current part: a body iterator of an earlier part never reads a later one */
+  #seq = 0;
+
+  async *#iterateBody(seq: number): AsyncGenerator<Buffer> {
+    while (seq === this.#seq && !this.#ended) {
       const c = await this.#guard(this.#bodyChunk());
       if (c !== null) yield c;
     }
@@ -226,11 +229,12 @@ export class MultipartReader {
     let index = 0;
     while (await this.#afterDelimiter()) {
       const headers = await this.#readHeaders();
+      const seq = ++this.#seq;
       this.#ended = false;
       const bodyDone = new Promise<void>((resolve) => {
         this.#bodyResolve = resolve;
       });
-      const body: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => this.#iterateBody() };
+      const body: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => this.#iterateBody(seq) };
       yield { headers, index: index++, body, bodyDone };
       // drain whatever the consumer left
       while (!this.#ended) await this.#guard(this.#bodyChunk());

@@ -29,6 +29,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
 import { datasetOffsetFromPrefix } from '../ingest/ingest-service.ts';
 import { HuiyingError, messageOf } from '../errors.ts';
+import { scopeOf } from '../access/scope.ts';
 import { errorComment, queryFailure, storeStatusOf } from './status.ts';
 import { identifierToQuery, rowToIdentifier, elementString, type QueryModel } from './identifier.ts';
 
@@ -71,9 +72,6 @@ export interface ScpDeps {
   log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
 
-export function scopeOf(hospital: Hospital): AccessScope {
-  return hospital.isCenter ? { kind: 'all' } : { kind: 'hospitals', hospitalIds: [hospital.id] };
-}
 
 function modelOf(sopClassUid: string): QueryModel {
   const m = QR_MODEL[sopClassUid];
