@@ -634,6 +634,8 @@ export class UpperLayer {
   }
 
   #waitDrain(): Promise<void> {
+    // the socket may have drained (and emitted 'drain') while we were reading the next chunk
+    if (!this.socket.writableNeedDrain && !this.socket.destroyed) return Promise.resolve();
     if (this.#drain === undefined) {
       this.#drain = new Promise<void>((resolve, reject) => {
         const done = (): void => {
