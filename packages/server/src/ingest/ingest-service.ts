@@ -5,11 +5,12 @@
  * An instance is reported stored only once both its blob and its index row are durable.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { copyFile, mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import {
   buildFileMeta,
   readHeader,
@@ -28,9 +29,15 @@ import { checkStructure, checkValues } from './integrity.ts';
 /** The header prefix kept in memory while staging (covers the header of almost every instance). */
 const HEADER_PREFIX = 64 * 1024;
 
+/** Instances up to this size are received in memory and written to storage in one go. */
+const MEMORY_LIMIT = 2 * 1024 * 1024;
+
 interface Staged {
   known: KnownContent;
+  /** the first bytes (or all of them) for the header parse */
   head: Buffer;
+  /** the whole instance when it was small enough to keep in memory (no staging file then) */
+  bytes?: Buffer;
 }
 
 /** Remove a staging file that may already have been renamed into the store. */
@@ -109,7 +116,7 @@ export class IngestService {
         ...(input.receivedFromAe !== undefined ? { sourceAeTitle: input.receivedFromAe } : {}),
       });
       // `flush` fsyncs the file before it is closed (sync mode full)
-      const staged = await this.#writeStaging(staging, input.data, meta);
+      const staged = await this.#receive(staging, input.data, meta);
       return await this.#ingestStaged(staging, {
         staged,
         hospitalId: input.hospitalId,
@@ -130,7 +137,7 @@ export class IngestService {
   }): Promise<IngestOutcome> {
     const staging = await this.#stagingPath();
     try {
-      const staged = await this.#writeStaging(staging, input.data);
+      const staged = await this.#receive(staging, input.data);
       return await this.#ingestStaged(staging, {
         staged,
         hospitalId: input.hospitalId,
@@ -181,31 +188,50 @@ export class IngestService {
   }
 
   /**
-   * Stream into the staging file, hashing on the way and keeping the first bytes in memory for the header
-   * parse; fsynced before close in sync mode full.
+   * Receive an instance: hashed on the way; kept in memory while it is small (≤ 2 MiB: most CT/MR slices),
+   * else spilled to the staging file (fsynced before close in sync mode full) with the first bytes kept in
+   * memory for the header parse. Memory stays bounded whatever the instance size.
    */
-  async #writeStaging(staging: string, data: Readable, prefix?: Uint8Array): Promise<Staged> {
+  async #receive(staging: string, data: Readable, prefix?: Uint8Array): Promise<Staged> {
     const hash = createHash('sha256');
-    let size = 0;
-    const head: Buffer[] = [];
-    let headBytes = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb): void {
-        hash.update(chunk);
-        size += chunk.length;
-        if (headBytes < HEADER_PREFIX) {
-          const part = chunk.subarray(0, HEADER_PREFIX - headBytes);
-          head.push(Buffer.from(part)); // copy: the chunk may be a view into a reused buffer
-          headBytes += part.length;
-        }
-        cb(null, chunk);
-      },
-    });
     const synced = this.#deps.syncMode === 'full';
-    const ws = createWriteStream(staging, { flush: synced, highWaterMark: 1 << 20 });
-    if (prefix !== undefined) tap.write(prefix);
-    await pipeline(data, tap, ws);
-    return { known: { size, sha256: hash.digest('hex'), synced }, head: Buffer.concat(head, headBytes) };
+    let size = 0;
+    let chunks: Buffer[] = [];
+    let head: Buffer | undefined;
+    let ws: WriteStream | undefined;
+    const add = async (c: Buffer): Promise<void> => {
+      hash.update(c);
+      size += c.length;
+      if (ws === undefined) {
+        chunks.push(c);
+        if (size <= MEMORY_LIMIT) return;
+        head = Buffer.from(Buffer.concat(chunks, Math.min(size, HEADER_PREFIX)));
+        ws = createWriteStream(staging, { flush: synced, highWaterMark: 1 << 20 });
+        for (const x of chunks) ws.write(x);
+        chunks = [];
+        if (ws.writableNeedDrain) await once(ws, 'drain');
+      } else if (!ws.write(c)) {
+        await once(ws, 'drain');
+      }
+    };
+    try {
+      if (prefix !== undefined) await add(Buffer.from(prefix));
+      for await (const c of data) await add(c as Buffer);
+      if (ws !== undefined) {
+        const w: WriteStream = ws;
+        w.end();
+        await finished(w);
+      }
+    } catch (err) {
+      ws?.destroy();
+      throw err;
+    }
+    const known = { size, sha256: hash.digest('hex'), synced };
+    if (ws === undefined) {
+      const bytes = Buffer.concat(chunks, size);
+      return { known: { ...known, synced: false }, head: bytes, bytes };
+    }
+    return { known, head: head ?? Buffer.alloc(0) };
   }
 
   /** Header of the staged file: from the in-memory prefix when it holds the header, else from the file. */
@@ -259,7 +285,7 @@ export class IngestService {
     }
     const a = header.attributes;
     const warnings: string[] = [];
-    const structural = await checkStructure(staging, header);
+    const structural = await checkStructure(ctx.staged?.bytes ?? staging, header);
     if (structural.length > 0) throw new HuiyingError('invalid-input', structural.join('; '));
     const valueProblems = checkValues(header.dataset);
     if (valueProblems.length > 0) {
@@ -292,7 +318,11 @@ export class IngestService {
     const key = blobKeyOf(hospital.code, a);
     let put;
     try {
-      put = await this.#deps.blobs.putFile(key, staging, ctx.staged?.known);
+      const staged = ctx.staged;
+      put =
+        staged?.bytes !== undefined
+          ? await this.#deps.blobs.putBuffer(key, staged.bytes, staged.known)
+          : await this.#deps.blobs.putFile(key, staging, staged?.known);
     } catch (err) {
       throw new HuiyingError('unavailable', `storage failed: ${messageOf(err)}`, { cause: err });
     }

@@ -14,66 +14,94 @@ const EXPLICIT_BE = '1.2.840.10008.1.2.2';
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const MAX_ITEMS = 1_000_000;
 
-export async function checkStructure(path: string, header: HeaderResult): Promise<string[]> {
-  const start = header.pixelDataOffset;
-  if (start === undefined) return []; // the whole data set was parsed by the header reader
-  const ts = header.transferSyntaxUid;
-  const implicit = ts === IMPLICIT_LE;
-  const le = ts !== EXPLICIT_BE;
-  const fh = await open(path, 'r');
+/** Random access to the received bytes: a file, or a buffer for instances received in memory. */
+export interface ByteSource {
+  size: number;
+  /** n bytes at pos into a shared scratch buffer, or undefined past the end */
+  readAt(pos: number, n: number): Promise<Buffer | undefined>;
+}
+
+export async function checkStructure(source: string | Buffer, header: HeaderResult): Promise<string[]> {
+  if (header.pixelDataOffset === undefined) return []; // the whole data set was parsed by the header reader
+  if (typeof source !== 'string') {
+    const buf = source;
+    return checkFrom(
+      {
+        size: buf.length,
+        readAt: (pos, n) => Promise.resolve(pos + n <= buf.length ? buf.subarray(pos, pos + n) : undefined),
+      },
+      header,
+    );
+  }
+  const fh = await open(source, 'r');
   try {
     const size = (await fh.stat()).size;
-    const buf = Buffer.alloc(12);
-    const readAt = async (pos: number, n: number): Promise<Buffer | undefined> => {
-      if (pos + n > size) return undefined;
-      const { bytesRead } = await fh.read(buf, 0, n, pos);
-      return bytesRead === n ? buf : undefined;
-    };
-    let pos = start;
-    let first = true;
-    while (pos < size) {
-      const h = await readAt(pos, 8);
-      if (h === undefined) return [`element header cut at offset ${pos}`];
-      const group = le ? h.readUInt16LE(0) : h.readUInt16BE(0);
-      const element = le ? h.readUInt16LE(2) : h.readUInt16BE(2);
-      const tag = `(${group.toString(16).padStart(4, '0')},${element.toString(16).padStart(4, '0')})`;
-      let len: number;
-      let valueStart: number;
-      if (implicit) {
-        len = h.readUInt32LE(4);
-        valueStart = pos + 8;
-      } else {
-        const vr = h.toString('latin1', 4, 6);
-        if (!/^[A-Z]{2}$/.test(vr)) return [`invalid VR at ${tag} (offset ${pos})`];
-        if (LONG_VRS.has(vr)) {
-          const h2 = await readAt(pos + 8, 4);
-          if (h2 === undefined) return [`element header of ${tag} cut`];
-          len = le ? h2.readUInt32LE(0) : h2.readUInt32BE(0);
-          valueStart = pos + 12;
-        } else {
-          len = le ? h.readUInt16LE(6) : h.readUInt16BE(6);
-          valueStart = pos + 8;
-        }
-      }
-      if (len === 0xffffffff) {
-        if (!first || group !== 0x7fe0) return []; // undefined-length trailing element: not checked further
-        const end = await checkFragments(readAt, valueStart, le);
-        if (typeof end === 'string') return [end];
-        pos = end;
-      } else {
-        if (valueStart + len > size) {
-          return [
-            `${first ? 'pixel data' : tag} truncated: declares ${len} bytes, ${size - valueStart} remain`,
-          ];
-        }
-        pos = valueStart + len;
-      }
-      first = false;
-    }
-    return [];
+    const scratch = Buffer.alloc(12);
+    return await checkFrom(
+      {
+        size,
+        async readAt(pos, n) {
+          if (pos + n > size) return undefined;
+          const { bytesRead } = await fh.read(scratch, 0, n, pos);
+          return bytesRead === n ? scratch : undefined;
+        },
+      },
+      header,
+    );
   } finally {
     await fh.close();
   }
+}
+
+async function checkFrom(src: ByteSource, header: HeaderResult): Promise<string[]> {
+  const start = header.pixelDataOffset ?? src.size;
+  const ts = header.transferSyntaxUid;
+  const implicit = ts === IMPLICIT_LE;
+  const le = ts !== EXPLICIT_BE;
+  const size = src.size;
+  const readAt = src.readAt;
+  let pos = start;
+  let first = true;
+  while (pos < size) {
+    const h = await readAt(pos, 8);
+    if (h === undefined) return [`element header cut at offset ${pos}`];
+    const group = le ? h.readUInt16LE(0) : h.readUInt16BE(0);
+    const element = le ? h.readUInt16LE(2) : h.readUInt16BE(2);
+    const tag = `(${group.toString(16).padStart(4, '0')},${element.toString(16).padStart(4, '0')})`;
+    let len: number;
+    let valueStart: number;
+    if (implicit) {
+      len = h.readUInt32LE(4);
+      valueStart = pos + 8;
+    } else {
+      const vr = h.toString('latin1', 4, 6);
+      if (!/^[A-Z]{2}$/.test(vr)) return [`invalid VR at ${tag} (offset ${pos})`];
+      if (LONG_VRS.has(vr)) {
+        const h2 = await readAt(pos + 8, 4);
+        if (h2 === undefined) return [`element header of ${tag} cut`];
+        len = le ? h2.readUInt32LE(0) : h2.readUInt32BE(0);
+        valueStart = pos + 12;
+      } else {
+        len = le ? h.readUInt16LE(6) : h.readUInt16BE(6);
+        valueStart = pos + 8;
+      }
+    }
+    if (len === 0xffffffff) {
+      if (!first || group !== 0x7fe0) return []; // undefined-length trailing element: not checked further
+      const end = await checkFragments(readAt, valueStart, le);
+      if (typeof end === 'string') return [end];
+      pos = end;
+    } else {
+      if (valueStart + len > size) {
+        return [
+          `${first ? 'pixel data' : tag} truncated: declares ${len} bytes, ${size - valueStart} remain`,
+        ];
+      }
+      pos = valueStart + len;
+    }
+    first = false;
+  }
+  return [];
 }
 
 async function checkFragments(

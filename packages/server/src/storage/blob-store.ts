@@ -28,6 +28,8 @@ export interface BlobStore {
    * the folder store renames it when on the same filesystem, otherwise copies; the caller must not reuse it.
    */
   putFile(key: string, sourcePath: string, known?: KnownContent): Promise<PutResult>;
+  /** Store bytes held in memory under `key` (durable when resolved); `known` saves hashing them again. */
+  putBuffer(key: string, data: Uint8Array, known?: { size: number; sha256: string }): Promise<PutResult>;
   /** Store a stream under `key` (durable when resolved). */
   putStream(key: string, data: Readable): Promise<PutResult>;
   /** Read a whole blob or a byte range [start, end] (inclusive end, like HTTP). Rejects with BlobNotFoundError. */

@@ -1,7 +1,7 @@
 /** The same BlobStore cases against the folder store and the S3 store (in-process s3rver). */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -83,6 +83,21 @@ for (const kind of kinds) {
       assert.deepEqual(r, { key: 'H1/1.2.3/1.2.3.4/1.2.3.4.5.dcm', size: data.length, sha256: sha(data) });
       assert.deepEqual(await readAll(await store.get(r.key)), data);
       await assert.rejects(readFile(src), { code: 'ENOENT' });
+    });
+
+    test('putBuffer stores the bytes, overwrites, and leaves no temp file behind', async () => {
+      const data = randomBytes(70_000);
+      const r = await store.putBuffer('H1/9.8/9.8.7/9.8.7.6.dcm', data);
+      assert.deepEqual(r, { key: 'H1/9.8/9.8.7/9.8.7.6.dcm', size: data.length, sha256: sha(data) });
+      assert.deepEqual(await readAll(await store.get(r.key)), data);
+      const next = randomBytes(10);
+      await store.putBuffer(r.key, next, { size: 10, sha256: sha(next) });
+      assert.deepEqual(await readAll(await store.get(r.key)), next);
+      const local = store.localPath?.(r.key);
+      if (local !== undefined) {
+        const names = await readdir(join(local, '..'));
+        assert.deepEqual(names, ['9.8.7.6.dcm']);
+      }
     });
 
     test('putStream, full and range get, stat, overwrite, delete', async () => {

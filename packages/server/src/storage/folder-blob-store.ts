@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -115,6 +115,31 @@ export class FolderBlobStore implements BlobStore {
     }
     if (this.#sync) await fsyncDir(dir);
     return { key, size, sha256 };
+  }
+
+  async putBuffer(
+    key: string,
+    data: Uint8Array,
+    known?: { size: number; sha256: string },
+  ): Promise<PutResult> {
+    const target = this.localPath(key);
+    const dir = dirname(target);
+    await this.#ensureDir(dir);
+    const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
+    try {
+      // flush: fsync before close (sync mode)
+      await writeFile(tmp, data, { flag: 'wx', flush: this.#sync });
+      await rename(tmp, target);
+      if (this.#sync) await fsyncDir(dir);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    return {
+      key,
+      size: known?.size ?? data.length,
+      sha256: known?.sha256 ?? createHash('sha256').update(data).digest('hex'),
+    };
   }
 
   async putStream(key: string, data: Readable): Promise<PutResult> {

@@ -12,6 +12,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -67,6 +68,26 @@ export class S3BlobStore implements BlobStore {
     const r = await this.putStream(key, createReadStream(sourcePath));
     await rm(sourcePath, { force: true });
     return r;
+  }
+
+  async putBuffer(
+    key: string,
+    data: Uint8Array,
+    known?: { size: number; sha256: string },
+  ): Promise<PutResult> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.#key(key),
+        Body: data,
+        ContentType: 'application/dicom',
+      }),
+    );
+    return {
+      key,
+      size: known?.size ?? data.length,
+      sha256: known?.sha256 ?? createHash('sha256').update(data).digest('hex'),
+    };
   }
 
   async putStream(key: string, data: Readable): Promise<PutResult> {
