@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DimseServer, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@huiying/dimse';
 import type { Config } from './config/config.ts';
-import { sql } from 'kysely';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
-import { createIndexServices } from './archive/index-kysely.ts';
+import { openIndexServices } from './archive/index-writer.ts';
 import { openBlobStore } from './storage/open-blob-store.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import type { AeRepository, ArchiveIndex, HospitalRepository } from './archive/ports.ts';
@@ -38,12 +37,14 @@ export async function openArchive(
   log: Log = createLogger(config.logLevel),
 ): Promise<Archive> {
   const database = await openDatabase(config.databaseUrl);
-  if (database.dialect === 'sqlite' && config.syncMode === 'full') {
-    // WAL + FULL: every commit is fsynced (NORMAL survives a process crash, not a power loss)
-    await sql`PRAGMA synchronous = FULL`.execute(database.db);
-  }
   const blobs = await openBlobStore(config.storageUrl, config.dataDir, { sync: config.syncMode === 'full' });
-  const { index, hospitals, aes } = createIndexServices(database);
+  // SQLite file: index writes in a worker thread (its own connection), off the DICOM event loop;
+  // sync mode `full` → `synchronous = FULL` on both connections
+  const indexServices = await openIndexServices(database, {
+    writerWorker: config.ingest.writerThread,
+    syncFull: config.syncMode === 'full',
+  });
+  const { index, hospitals, aes } = indexServices;
   const ingest = new IngestService({
     index,
     blobs,
@@ -69,6 +70,7 @@ export async function openArchive(
     tokens: new ApiTokenRepository(database.db),
     async close() {
       await ingest.close();
+      await indexServices.close();
       await blobs.close();
       await database.close();
     },

@@ -9,6 +9,7 @@ import type { InstanceAttributes, Matcher } from '@huiying/dicom';
 import type { DatabaseHandle } from '../db/database.ts';
 import { testDatabaseKinds } from '../db/test-databases.ts';
 import { createIndexServices, type IndexServices } from './index-kysely.ts';
+import { openIndexServices, type ClosableIndexServices } from './index-writer.ts';
 import type { AccessScope, IndexInstance, IndexQuery, IndexRow } from './ports.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -48,11 +49,21 @@ const list = (...values: string[]): Matcher => ({ kind: 'list', values });
 const ALL: AccessScope = { kind: 'all' };
 
 const kinds = await testDatabaseKinds();
+// SQLite runs twice: in-thread writes, and writes in the index writer worker (index-writer.ts)
+const variants = kinds.flatMap((kind) =>
+  kind.dialect === 'sqlite'
+    ? [
+        { kind, worker: false, label: kind.dialect },
+        { kind, worker: true, label: `${kind.dialect} (writer worker)` },
+      ]
+    : [{ kind, worker: false, label: kind.dialect }],
+);
 
-for (const kind of kinds) {
-  describe(`ArchiveIndex on ${kind.dialect}`, { skip: kind.skip }, () => {
+for (const { kind, worker, label } of variants) {
+  describe(`ArchiveIndex on ${label}`, { skip: kind.skip }, () => {
     let h: DatabaseHandle;
     let s: IndexServices;
+    let closable: ClosableIndexServices | undefined;
     let A: number; // member hospital 陈村
     let B: number; // member hospital 龙江
     let C: number; // center
@@ -63,12 +74,16 @@ for (const kind of kinds) {
 
     before(async () => {
       h = await kind.open();
-      s = createIndexServices(h);
+      if (worker) {
+        closable = await openIndexServices(h, { writerWorker: true });
+        s = closable;
+      } else s = createIndexServices(h);
       A = (await s.hospitals.create({ code: 'CHENCUN', name: '陈村医院', defaultCharset: 'GB18030' })).id;
       B = (await s.hospitals.create({ code: 'LONGJIANG', name: '龙江医院' })).id;
       C = (await s.hospitals.create({ code: 'CENTER', name: '区影像中心', isCenter: true })).id;
     });
     after(async () => {
+      await closable?.close();
       await h?.close();
     });
 
@@ -97,6 +112,21 @@ for (const kind of kinds) {
       await assert.rejects(s.aes.create({ aeTitle: 'LJ_MR', hospitalId: B }));
       await s.aes.remove('LJ_MR');
       assert.equal(await s.aes.byTitle('LJ_MR'), undefined);
+    });
+
+    test('study attributes do not depend on arrival order: later instances fill empty ones', async () => {
+      const st = { StudyInstanceUID: '7.7', PatientID: 'P077', SeriesInstanceUID: '7.7.1' };
+      await s.index.indexInstances([inst(A, st)], 'keep');
+      await s.index.indexInstances(
+        [inst(A, { ...st, StudyDescription: '胸部CT平扫', AccessionNumber: 'ACC77', StudyDate: '20260301' })],
+        'keep',
+      );
+      await s.index.indexInstances([inst(A, { ...st, StudyDescription: 'other' })], 'keep');
+      const [study] = await q('STUDY', { StudyInstanceUID: single('7.7') });
+      assert.equal(study?.values.StudyDescription, '胸部CT平扫', 'filled once, never overwritten');
+      assert.equal(study?.values.AccessionNumber, 'ACC77');
+      assert.equal(study?.values.StudyDate, '20260301');
+      assert.equal(study?.values.NumberOfStudyRelatedInstances, 3);
     });
 
     test('indexing a study: counts, modalities, SOP classes, instance fields', async () => {

@@ -174,6 +174,21 @@ class Deltas {
   }
 }
 
+/** Study columns filled from a later instance when the first ones left them empty. */
+const STUDY_FILL = [
+  ['study_date', 'StudyDate'],
+  ['study_time', 'StudyTime'],
+  ['accession_number', 'AccessionNumber'],
+  ['accession_issuer', 'IssuerOfAccessionNumber'],
+  ['study_id', 'StudyID'],
+  ['description', 'StudyDescription'],
+  ['institution_name', 'InstitutionName'],
+  ['patient_age', 'PatientAge'],
+  ['patient_size', 'PatientSize'],
+  ['patient_weight', 'PatientWeight'],
+] as const satisfies ReadonlyArray<readonly [string, keyof InstanceAttributes]>;
+type StudyFillColumn = (typeof STUDY_FILL)[number][0];
+
 export class KyselyArchiveIndex implements ArchiveIndex {
   readonly #db: Kysely<Schema>;
   readonly #dialect: DialectName;
@@ -613,9 +628,17 @@ export class KyselyArchiveIndex implements ArchiveIndex {
         .execute();
     }
     // studies: one update per touched study (deltas + lists + conflict)
-    const touched = new Map<number, { mods: Set<string>; classes: Set<string> }>();
+    const touched = new Map<
+      number,
+      { mods: Set<string>; classes: Set<string>; fill: Partial<Record<StudyFillColumn, string>> }
+    >();
     const addTouch = (studyId: number, inst: IndexInstance): void => {
-      const t = touched.get(studyId) ?? { mods: new Set(), classes: new Set() };
+      const t = touched.get(studyId) ?? { mods: new Set(), classes: new Set(), fill: {} };
+      // study attributes never depend on arrival order: a later instance fills what earlier ones lacked
+      for (const [col, kw] of STUDY_FILL) {
+        const v = inst.attributes[kw];
+        if (t.fill[col] === undefined && v !== undefined && v !== '') t.fill[col] = v;
+      }
       if (inst.attributes.Modality !== undefined && inst.attributes.Modality !== '')
         t.mods.add(inst.attributes.Modality);
       t.classes.add(inst.attributes.SOPClassUID);
@@ -631,6 +654,7 @@ export class KyselyArchiveIndex implements ArchiveIndex {
       const classes = t === undefined ? st.sopClasses : mergeList(st.sopClasses, t.classes);
       const conflict = st.newConflictDetail;
       if (
+        Object.keys(t?.fill ?? {}).length === 0 &&
         delta[0] === 0 &&
         delta[1] === 0 &&
         mods === st.modalities &&
@@ -647,6 +671,12 @@ export class KyselyArchiveIndex implements ArchiveIndex {
           modalities: mods,
           sop_classes: classes,
           updated_at: now,
+          ...Object.fromEntries(
+            Object.entries(t?.fill ?? {}).map(([col, v]) => [
+              col,
+              eb.fn.coalesce(eb.ref(col as StudyFillColumn), eb.val(v)),
+            ]),
+          ),
           ...(conflict !== undefined ? { patient_conflict: 1, conflict_detail: conflict } : {}),
         }))
         .where('id', '=', st.id)

@@ -37,7 +37,8 @@ export interface Config {
     tlsCaFile?: string;
   };
   /** group commit: max instances per index transaction and max wait (ms) to gather a batch */
-  ingest: { batchSize: number; batchWaitMs: number; strict: boolean };
+  /** writerThread: SQLite index writes run in a worker thread (off: on the main thread, lower latency) */
+  ingest: { batchSize: number; batchWaitMs: number; strict: boolean; writerThread: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   http: {
     /** allowed CORS origins for DICOMweb (`*` for any); off when empty */
@@ -155,6 +156,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     },
     ingest: {
       strict: boolOf('HUIYING_INGEST_STRICT', env.HUIYING_INGEST_STRICT ?? file.ingest?.strict, true),
+      writerThread: boolOf(
+        'HUIYING_INDEX_WRITER_THREAD',
+        env.HUIYING_INDEX_WRITER_THREAD ?? file.ingest?.writerThread,
+        false,
+      ),
       batchSize: intOf(
         'HUIYING_INGEST_BATCH',
         env.HUIYING_INGEST_BATCH ?? file.ingest?.batchSize,

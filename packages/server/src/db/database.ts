@@ -22,6 +22,8 @@ export interface DatabaseHandle {
   dialect: DialectName;
   /** for logs, without credentials */
   description: string;
+  /** SQLite: the database file path (`:memory:` for an in-memory database); undefined on PostgreSQL */
+  sqlitePath?: string;
   close(): Promise<void>;
 }
 
@@ -69,16 +71,14 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   } else {
     const path = sqlitePathOf(url);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const sqlite = new BetterSqlite3(path);
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = NORMAL');
-    sqlite.pragma('busy_timeout = 10000');
-    sqlite.pragma('foreign_keys = ON');
-    // LIKE is case-sensitive on PostgreSQL; make SQLite agree (DICOM wildcard matching is case-sensitive
-    // except for person names, which are matched on upper-cased normalized columns anyway)
-    sqlite.pragma('case_sensitive_like = ON');
-    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-    handle = { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
+    const db = openSqliteKysely(path);
+    handle = {
+      db,
+      dialect: 'sqlite',
+      description: `sqlite:${path}`,
+      sqlitePath: path,
+      close: () => db.destroy(),
+    };
   }
   if (options.migrate !== false) {
     try {
@@ -89,6 +89,33 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     }
   }
   return handle;
+}
+
+export interface SqliteConnectionOptions {
+  /** `synchronous = FULL` (every WAL commit fsynced) instead of NORMAL */
+  syncFull?: boolean;
+}
+
+/**
+ * One better-sqlite3 connection with the archive's pragmas, behind Kysely with the statement cache. Used
+ * for the main connection and by the index writer worker (its own connection to the same file).
+ */
+export function openSqliteKysely(path: string, options: SqliteConnectionOptions = {}): Kysely<Schema> {
+  const sqlite = new BetterSqlite3(path);
+  try {
+    sqlite.pragma('journal_mode = WAL');
+    // WAL + FULL: every commit is fsynced (NORMAL survives a process crash, not a power loss)
+    sqlite.pragma(options.syncFull === true ? 'synchronous = FULL' : 'synchronous = NORMAL');
+    sqlite.pragma('busy_timeout = 10000');
+    sqlite.pragma('foreign_keys = ON');
+    // LIKE is case-sensitive on PostgreSQL; make SQLite agree (DICOM wildcard matching is case-sensitive
+    // except for person names, which are matched on upper-cased normalized columns anyway)
+    sqlite.pragma('case_sensitive_like = ON');
+  } catch (e) {
+    sqlite.close();
+    throw e;
+  }
+  return new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
 }
 
 /** Run every pending migration; throws with the failing migration's error. */

@@ -5,8 +5,19 @@
  * is fsynced, so a blob is either absent or complete after a crash.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fdatasync,
+  openSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { promisify } from 'node:util';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+
+const fdatasyncAsync = promisify(fdatasync);
 import { dirname, join, resolve, sep } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -126,12 +137,18 @@ export class FolderBlobStore implements BlobStore {
     const dir = dirname(target);
     await this.#ensureDir(dir);
     const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
+    // Writing a few MiB into the page cache is cheaper inline than through the thread pool (one hop per
+    // open/write/close); only the fsyncs, which may take milliseconds, go to the thread pool.
+    let fd: number | undefined = openSync(tmp, 'wx');
     try {
-      // flush: fsync before close (sync mode)
-      await writeFile(tmp, data, { flag: 'wx', flush: this.#sync });
-      await rename(tmp, target);
+      for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
+      if (this.#sync) await fdatasyncAsync(fd);
+      closeSync(fd);
+      fd = undefined;
+      renameSync(tmp, target);
       if (this.#sync) await fsyncDir(dir);
     } catch (e) {
+      if (fd !== undefined) closeSync(fd);
       await rm(tmp, { force: true });
       throw e;
     }
