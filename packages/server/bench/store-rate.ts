@@ -26,10 +26,15 @@ const env = { ...process.env, TCP_NODELAY: '1' };
 function storescu(port: number, aec: string, dir: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn('storescu', ['-aet', 'BENCH', '-aec', aec, '+sd', '127.0.0.1', String(port), dir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('storescu', ['-aet', 'BENCH', '-aec', aec, '+sd', '127.0.0.1', String(port), dir], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`storescu ${code}: ${err}`))));
+    p.on('exit', (code) =>
+      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`storescu ${code}: ${err}`)),
+    );
   });
 }
 
@@ -48,7 +53,21 @@ for (const d of shards) await mkdir(d, { recursive: true });
 const study = makeUid();
 const series = makeUid();
 for (let i = 0; i < count; i++) {
-  await writeFile(join(shards[i % parallel]!, `${i}.dcm`), makeInstance({ studyUid: study, seriesUid: series, sopUid: makeUid(), modality: 'CT', rows: 512, cols: 512, instanceNumber: i + 1, patientName: 'Zhang^San=张^三', patientId: 'B1', charset: 'GB18030' }));
+  await writeFile(
+    join(shards[i % parallel]!, `${i}.dcm`),
+    makeInstance({
+      studyUid: study,
+      seriesUid: series,
+      sopUid: makeUid(),
+      modality: 'CT',
+      rows: 512,
+      cols: 512,
+      instanceNumber: i + 1,
+      patientName: 'Zhang^San=张^三',
+      patientId: 'B1',
+      charset: 'GB18030',
+    }),
+  );
 }
 const ours: number[] = [];
 const theirs: number[] = [];
@@ -60,7 +79,11 @@ for (let r = 0; r < runs + 1; r++) {
   const ms = await storescuAll(srv.dicomPort, 'HUIYING', shards);
   await srv.stop();
   await mkdir(join(work, `scp${r}`), { recursive: true });
-  const scp = await startStorescp({ aet: 'SCP', dir: join(work, `scp${r}`), ...(parallel > 1 ? { extraArgs: ['--fork'] } : {}) });
+  const scp = await startStorescp({
+    aet: 'SCP',
+    dir: join(work, `scp${r}`),
+    ...(parallel > 1 ? { extraArgs: ['--fork'] } : {}),
+  });
   const ms2 = await storescuAll(scp.port, 'SCP', shards);
   await scp.stop();
   await rm(join(work, `scp${r}`), { recursive: true, force: true });
@@ -69,6 +92,10 @@ for (let r = 0; r < runs + 1; r++) {
   theirs.push((count * 1000) / ms2);
 }
 await rm(work, { recursive: true, force: true });
-console.log(`sync=${syncMode} parallel=${parallel} huiying: ${ours.map((x) => x.toFixed(0)).join(' ')} inst/s (median ${median(ours).toFixed(0)})`);
-console.log(`storescp: ${theirs.map((x) => x.toFixed(0)).join(' ')} inst/s (median ${median(theirs).toFixed(0)})`);
+console.log(
+  `sync=${syncMode} parallel=${parallel} huiying: ${ours.map((x) => x.toFixed(0)).join(' ')} inst/s (median ${median(ours).toFixed(0)})`,
+);
+console.log(
+  `storescp: ${theirs.map((x) => x.toFixed(0)).join(' ')} inst/s (median ${median(theirs).toFixed(0)})`,
+);
 console.log(`ratio ${(median(ours) / median(theirs)).toFixed(2)}`);

@@ -72,7 +72,6 @@ export interface ScpDeps {
   log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
 
-
 function modelOf(sopClassUid: string): QueryModel {
   const m = QR_MODEL[sopClassUid];
   if (m === undefined) throw new DimseError(Status.SopClassNotSupported, 'SOP class not supported');

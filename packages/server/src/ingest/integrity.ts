@@ -59,7 +59,7 @@ async function checkFrom(src: ByteSource, header: HeaderResult): Promise<string[
   const implicit = ts === IMPLICIT_LE;
   const le = ts !== EXPLICIT_BE;
   const size = src.size;
-  const readAt = src.readAt;
+  const readAt = (pos: number, n: number): Promise<Buffer | undefined> => src.readAt(pos, n);
   let pos = start;
   let first = true;
   while (pos < size) {
