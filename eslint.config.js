@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'data/**', '**/dist/**', '.test-artifacts/**', 'packages/web/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      'data/**',
+      '**/dist/**',
+      '.test-artifacts/**',
+      'packages/web/**',
+      'packages/server/viewer-dist*/**',
+      '.cache/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -7,6 +7,7 @@ import Fastify from 'fastify';
 import type { Archive } from '../app.ts';
 import type { Config } from '../config/config.ts';
 import { registerDicomweb } from '../dicomweb/index.ts';
+import { registerViewer } from '../viewer/plugin.ts';
 import { createHttpScopeResolver } from '../access/scope.ts';
 import type { Log } from '../logger.ts';
 import { HuiyingError, httpStatusOf } from '../errors.ts';
@@ -70,6 +71,8 @@ export async function createHttpServer(opts: {
       ? { cors: { origins: http.corsOrigins.includes('*') ? '*' : http.corsOrigins } }
       : {}),
   });
+  // The OHIF viewer (static pages; its data comes through the DICOMweb routes above).
+  await registerViewer(app, { dicomwebPath: '/dicomweb' });
   await app.ready();
   return {
     async listen(port, host) {
