@@ -319,13 +319,18 @@ test('WADO-RS: frames of a native instance equal the source pixel bytes', async 
   );
 });
 
-test('WADO-URI: application/dicom; rendered variants are 406', async () => {
+test('WADO-URI: application/dicom; image/jpeg by default; other types 406', async () => {
   const q = `requestType=WADO&studyUID=${studyA}&seriesUID=${seriesA}&objectUID=${sops.utf8}`;
   const res = await get(`/wado?${q}&contentType=application/dicom`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'application/dicom');
   assert.ok(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(files.utf8!)));
-  await problem(await get(`/wado?${q}`), 406);
+  // no contentType: image/jpeg (rendered, see ../rendering)
+  const rendered = await get(`/wado?${q}`);
+  assert.equal(rendered.status, 200);
+  assert.equal(rendered.headers.get('content-type'), 'image/jpeg');
+  await rendered.arrayBuffer();
+  await problem(await get(`/wado?${q}&contentType=text/html`), 406);
   await problem(await get(`/wado?${q}&contentType=application/dicom`, 'b'), 404);
   await problem(
     await get(`/wado?requestType=WADO&studyUID=1..2&seriesUID=1&objectUID=1&contentType=application/dicom`),

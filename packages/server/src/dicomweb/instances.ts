@@ -359,7 +359,7 @@ export async function readPixelLayout(
       const b = await src.read(botItem[0], botItem[1]);
       for (let o = 0; o + 4 <= b.length; o += 4) bot.push(b.readUInt32LE(o));
     }
-    let frames: [number, number][][];
+    let frames: [number, number][][] | undefined;
     if (numberOfFrames <= 1) frames = [data];
     else if (bot.length === numberOfFrames && data.length > 0) {
       const first = data[0]![0] - 8;
@@ -368,7 +368,9 @@ export async function readPixelLayout(
         return data.filter(([off]) => off - 8 - first >= start && off - 8 - first < end);
       });
     } else if (data.length === numberOfFrames) frames = data.map((f) => [f]);
-    else {
+    else if ((frames = await splitByStartMarkers(src, data, numberOfFrames)) !== undefined) {
+      // no Basic Offset Table: frames found by their codestream start markers (JPEG SOI, J2K SOC)
+    } else {
       throw new HuiyingError(
         'unsupported',
         `cannot map ${data.length} fragments to ${numberOfFrames} frames without a Basic Offset Table`,
@@ -387,6 +389,28 @@ export async function readPixelLayout(
   } finally {
     await src.close();
   }
+}
+
+/**
+ * Group fragments into frames when there is no Basic Offset Table: a fragment that begins with a JPEG SOI
+ * (FF D8) or a JPEG 2000 SOC (FF 4F FF 51) starts a frame. Undefined unless that yields `count` frames.
+ */
+async function splitByStartMarkers(
+  src: ByteSource,
+  data: [number, number][],
+  count: number,
+): Promise<[number, number][][] | undefined> {
+  if (data.length > 100000) return undefined;
+  const out: [number, number][][] = [];
+  for (const f of data) {
+    const h = await src.read(f[0], 4);
+    const start =
+      (h[0] === 0xff && h[1] === 0xd8) || (h[0] === 0xff && h[1] === 0x4f && h[2] === 0xff && h[3] === 0x51);
+    if (start) out.push([f]);
+    else if (out.length > 0) out[out.length - 1]!.push(f);
+    else return undefined;
+  }
+  return out.length === count ? out : undefined;
 }
 
 /** Byte ranges [fileOffset, length] of frame `n` (1-based). */

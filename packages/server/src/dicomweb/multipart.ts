@@ -56,7 +56,8 @@ export class MultipartReader {
     boundary: string,
     limits: MultipartLimits,
   ) {
-    if (boundary === '' || boundary.length > 70) throw malformed('boundary must have 1 to 70 characters');
+    // RFC 2046 allows 70 characters; real senders use more (Orthanc 1.7: 73), so accept up to 256
+    if (boundary === '' || boundary.length > 256) throw malformed('boundary must have 1 to 256 characters');
     if (Symbol.asyncIterator in source) this.#source = source[Symbol.asyncIterator]();
     else {
       const it = source[Symbol.iterator]();

@@ -27,6 +27,9 @@ import {
   type PixelLayout,
 } from './instances.ts';
 import { storeInstances } from './stow.ts';
+import { EXPLICIT_LE, Renderer } from '../rendering/renderer.ts';
+import { registerRenderingRoutes } from '../rendering/routes.ts';
+import { IMAGE_TYPES, parseWadoUriRender } from '../rendering/params.ts';
 
 /** Who is calling: what they may see, and (for STOW) the hospital they store for. */
 export interface Caller {
@@ -47,11 +50,30 @@ export interface DicomwebOptions {
   stow?: { maxPartBytes?: number; maxTotalBytes?: number; concurrency?: number };
   /** bytes of instance metadata JSON kept in memory (default 256 MiB) */
   metadataCacheBytes?: number;
+  /** rendered images, thumbnails and transcoded frames */
+  rendering?: {
+    /** decoder worker threads (0 = decode on the main thread); default 2 */
+    workers?: number;
+    /** bytes of rendered results kept in memory (default 128 MiB) */
+    cacheBytes?: number;
+    /** disk cache folder, e.g. `<dataDir>/cache/rendered`; memory only when absent */
+    cacheDir?: string;
+    cacheDiskBytes?: number;
+    /** most instances in a series/study `rendered` multipart (default 100) */
+    maxParts?: number;
+  };
 }
 
 export interface DicomwebHandle {
   /** cache statistics (for benchmarks and the admin page) */
-  stats(): { metadataBytes: number; metadataHits: number; metadataMisses: number };
+  stats(): {
+    metadataBytes: number;
+    metadataHits: number;
+    metadataMisses: number;
+    renderedBytes: number;
+    renderedHits: number;
+    renderedMisses: number;
+  };
   clearCaches(): void;
 }
 
@@ -145,6 +167,17 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
   const metaCache = new Lru<string>(opts.metadataCacheBytes ?? 256 * 1024 * 1024);
   const layoutCache = new Lru<PixelLayout>(32 * 1024 * 1024);
   const charsetCache = new Map<number, string | undefined>();
+  const ro = opts.rendering ?? {};
+  const renderer = new Renderer({
+    blobs,
+    ...(ro.workers !== undefined ? { workers: ro.workers } : {}),
+    ...(ro.cacheBytes !== undefined ? { cacheBytes: ro.cacheBytes } : {}),
+    ...(ro.cacheDir !== undefined ? { cacheDir: ro.cacheDir } : {}),
+    ...(ro.cacheDiskBytes !== undefined ? { cacheDiskBytes: ro.cacheDiskBytes } : {}),
+  });
+  app.addHook('onClose', async () => {
+    await renderer.close();
+  });
 
   async function defaultCharset(hospitalId: number): Promise<string | undefined> {
     if (!charsetCache.has(hospitalId)) {
@@ -266,7 +299,10 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
             error: messageOf(err),
           });
         }
-        if (status === 413) reply.header('Connection', 'close');
+        // an error before the request body was read (e.g. a refused STOW): close the connection rather than
+        // leave the client blocked sending a body nobody reads
+        if (status === 413 || (req.method === 'POST' && !req.raw.readableEnded))
+          reply.header('Connection', 'close');
         if (status === 401) reply.header('WWW-Authenticate', 'Bearer realm="huiying"');
         const detail = status >= 500 && !(err instanceof HuiyingError) ? undefined : messageOf(err);
         return problem(reply, status, TITLES[status] ?? 'Error', detail);
@@ -479,6 +515,17 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
           offers.push({ kind: 'multipart', partType: 'application/octet-stream', transferSyntax: ts });
         }
         if (count === 1) offers.push({ kind: 'single', partType: media, transferSyntax: ts });
+        if (renderer.canTranscode(ts)) {
+          // decoded to native pixels only when asked for explicitly (transfer-syntax=1.2.840.10008.1.2.1)
+          const transcoded: Offer = {
+            kind: 'multipart',
+            partType: 'application/octet-stream',
+            transferSyntax: EXPLICIT_LE,
+            acceptsTransferSyntaxes: [EXPLICIT_LE],
+          };
+          offers.push(transcoded);
+          if (count === 1) offers.push({ ...transcoded, kind: 'single' });
+        }
         return offers;
       };
       async function sendFrames(
@@ -494,6 +541,21 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
         if (notModified(req, reply, etagOf([cacheKey(loc), numbers.join(','), describeOffer(offer)])))
           return reply;
         reply.header('Cache-Control', 'private, max-age=3600');
+        if (layout.encapsulated && ts === EXPLICIT_LE) {
+          const raws = await mapLimit(numbers, 2, (n) => renderer.transcodeFrame(loc, n));
+          const type = `application/octet-stream; transfer-syntax=${EXPLICIT_LE}`;
+          if (offer.kind === 'single') return reply.header('Content-Type', type).send(raws[0]!);
+          return sendMultipart(
+            reply,
+            'application/octet-stream',
+            { 'transfer-syntax': EXPLICIT_LE },
+            raws.map((b) => ({
+              headers: { 'Content-Type': type },
+              size: b.length,
+              body: () => Promise.resolve([b]),
+            })),
+          );
+        }
         if (offer.kind === 'single') {
           const rr = ranges[0]!;
           reply.header('Content-Type', `${offer.partType}; transfer-syntax=${ts}`);
@@ -602,19 +664,33 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
         const contentType = (get('contentType') ?? 'image/jpeg')
           .split(',')
           .map((s) => s.trim().toLowerCase());
-        if (!contentType.includes('application/dicom') && !contentType.includes('*/*')) {
+        const imageType = contentType.includes('application/dicom')
+          ? undefined
+          : IMAGE_TYPES.find((t) => contentType.includes(t));
+        if (
+          imageType === undefined &&
+          !contentType.includes('application/dicom') &&
+          !contentType.includes('*/*')
+        ) {
           throw new HuiyingError(
             'unsupported',
-            `WADO-URI contentType ${contentType.join(',')} needs rendering, which is not available yet; ask for contentType=application/dicom`,
+            `WADO-URI contentType ${contentType.join(',')} is not available; ask for image/jpeg, image/png, image/gif or application/dicom`,
             { detail: { status: 406 } },
           );
         }
+        const rendering = imageType !== undefined ? parseWadoUriRender(q) : undefined;
         const locs = await locate(req, {
           study: get('studyUID'),
           series: get('seriesUID'),
           instance: get('objectUID'),
         });
         const loc = locs[0]!;
+        if (imageType !== undefined && rendering !== undefined) {
+          const img = await renderer.render(loc, rendering.frame, imageType, rendering.options);
+          reply.header('Cache-Control', 'private, max-age=3600');
+          if (notModified(req, reply, img.etag)) return reply;
+          return reply.type(img.mediaType).send(img.body);
+        }
         const ts = get('transferSyntax');
         if (ts !== undefined && ts !== loc.transferSyntaxUid) {
           throw notAcceptable(
@@ -652,6 +728,13 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
           .type(`${DICOM_JSON}; charset=utf-8`)
           .send(JSON.stringify(result.body));
       };
+      registerRenderingRoutes(r, {
+        renderer,
+        locate,
+        acceptOf,
+        baseOf,
+        ...(ro.maxParts !== undefined ? { maxParts: ro.maxParts } : {}),
+      });
       r.post('/studies', stow);
       r.post('/studies/:study', stow);
       registered();
@@ -664,11 +747,15 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
       metadataBytes: metaCache.bytes,
       metadataHits: metaCache.hits,
       metadataMisses: metaCache.misses,
+      renderedBytes: renderer.cache.memoryBytes,
+      renderedHits: renderer.cache.hits,
+      renderedMisses: renderer.cache.misses,
     }),
     clearCaches() {
       metaCache.clear();
       layoutCache.clear();
       charsetCache.clear();
+      renderer.clear();
     },
   };
 }

@@ -3,7 +3,7 @@
  * request authenticated and scoped by the access policy). The REST API and the web application are
  * mounted here by later modules, behind the same policy.
  */
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply } from 'fastify';
 import type { Archive } from '../app.ts';
 import type { Config } from '../config/config.ts';
 import { registerDicomweb } from '../dicomweb/index.ts';
@@ -23,7 +23,21 @@ export async function createHttpServer(opts: {
   config: Config;
   log: Log;
 }): Promise<HttpServer> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    // long enough for any UID (64) so that validation, not the router, answers malformed ones
+    maxParamLength: 1024,
+    // router-level errors (URI too long, bad URL encoding) answer problem+json like everything else
+    frameworkErrors: (err, _req, reply) => {
+      const status: number = typeof err.statusCode === 'number' ? err.statusCode : 400;
+      const r = reply as unknown as FastifyReply;
+      void r
+        .code(status)
+        .type('application/problem+json')
+        .send({ type: 'about:blank', title: err.message, status });
+    },
+  });
   app.setErrorHandler((err, _req, reply) => {
     const status =
       err instanceof HuiyingError
