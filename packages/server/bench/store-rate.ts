@@ -73,7 +73,10 @@ const ours: number[] = [];
 const theirs: number[] = [];
 const syncMode = process.env.HUIYING_SYNC_MODE ?? 'full';
 for (let r = 0; r < runs + 1; r++) {
-  const srv = await startTestServer({ HUIYING_SYNC_MODE: syncMode });
+  const srv = await startTestServer({
+    HUIYING_SYNC_MODE: syncMode,
+    HUIYING_INDEX_WRITER_THREAD: process.env.HUIYING_INDEX_WRITER_THREAD ?? 'false',
+  });
   await srv.hospital('C', { center: true });
   await srv.ae('BENCH', 'C');
   const ms = await storescuAll(srv.dicomPort, 'HUIYING', shards);
