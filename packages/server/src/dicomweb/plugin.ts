@@ -29,6 +29,7 @@ import {
 import { storeInstances } from './stow.ts';
 import { EXPLICIT_LE, Renderer } from '../rendering/renderer.ts';
 import { registerRenderingRoutes } from '../rendering/routes.ts';
+import { canTranscodeTo, IMPLICIT_LE, prepareTranscode } from '../rendering/transcode.ts';
 import { IMAGE_TYPES, parseWadoUriRender } from '../rendering/params.ts';
 
 /** Who is calling: what they may see, and (for STOW) the hospital they store for. */
@@ -402,6 +403,11 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
         const locs = await locate(req, p);
         const tss = [...new Set(locs.map((l) => l.transferSyntaxUid))];
         const uniform = tss.length === 1 ? tss[0] : undefined;
+        const single = p.instance !== undefined && locs.length === 1;
+        // `transfer-syntax` absent or `*`: as stored. PS3.18 makes Explicit VR LE the default, but OHIF
+        // and most clients expect the stored bytes when they do not ask, so the as-stored offers come
+        // first. An explicit Explicit/Implicit VR LE request is met by transcoding (rendering/transcode.ts);
+        // other syntaxes only when stored so (there is no compression encoder) — else 406.
         const offers: Offer[] = [
           {
             kind: 'multipart',
@@ -409,20 +415,69 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
             ...(uniform !== undefined ? { transferSyntax: uniform } : {}),
           },
         ];
-        if (p.instance !== undefined && locs.length === 1) {
-          offers.push({
-            kind: 'single',
-            partType: 'application/dicom',
-            transferSyntax: locs[0]!.transferSyntaxUid,
-          });
+        if (single) {
+          offers.push({ kind: 'single', partType: 'application/dicom', transferSyntax: uniform! });
         }
-        const { offer } = negotiate(parseAccept(acceptOf(req)), offers);
-        const single = p.instance !== undefined;
-        if (notModified(req, reply, etagOf(locs.map(cacheKey)))) return reply;
-        reply.header('Cache-Control', single ? 'private, max-age=3600' : 'private, no-cache');
+        for (const target of [EXPLICIT_LE, IMPLICIT_LE]) {
+          if (uniform === target || !locs.every((l) => canTranscodeTo(l.transferSyntaxUid, target))) continue;
+          const t: Offer = {
+            kind: 'multipart',
+            partType: 'application/dicom',
+            transferSyntax: target,
+            acceptsTransferSyntaxes: [target],
+          };
+          offers.push(t);
+          if (single) offers.push({ ...t, kind: 'single' });
+        }
+        const ranges = parseAccept(acceptOf(req));
+        let offer: Offer;
+        try {
+          ({ offer } = negotiate(ranges, offers));
+        } catch (err) {
+          // say why when an uncompressed syntax was asked for and some instance cannot be decoded
+          const asked = ranges.some((r) =>
+            [EXPLICIT_LE, IMPLICIT_LE].includes(r.params['transfer-syntax'] ?? ''),
+          );
+          const bad = locs.find((l) => !canTranscodeTo(l.transferSyntaxUid, EXPLICIT_LE));
+          if (asked && bad !== undefined) {
+            throw new HuiyingError(
+              'unsupported',
+              `instance ${bad.sopInstanceUid} is stored as ${bad.transferSyntaxUid}, whose pixel data cannot be decoded: it can only be retrieved as stored (transfer-syntax=*)`,
+              { detail: { status: 406 } },
+            );
+          }
+          throw err;
+        }
+        const target = offer.transferSyntax;
+        const transcode = target !== undefined && target !== uniform;
+        if (notModified(req, reply, etagOf([...locs.map(cacheKey), describeOffer(offer)]))) return reply;
+        // every transcoding is checked (header, layout, codec) before the first byte is sent
+        const charset = transcode ? await defaultCharset(locs[0]!.hospitalId) : undefined;
+        const prepared = transcode
+          ? await mapLimit(locs, 8, (loc) =>
+              loc.transferSyntaxUid === target
+                ? Promise.resolve(undefined)
+                : prepareTranscode({ blobs, pool: renderer.pool }, loc, target, {
+                    firstFrame: single,
+                    ...(charset !== undefined ? { defaultCharset: charset } : {}),
+                  }),
+            )
+          : locs.map(() => undefined);
+        reply.header(
+          'Cache-Control',
+          p.instance !== undefined ? 'private, max-age=3600' : 'private, no-cache',
+        );
         if (offer.kind === 'single') {
           const loc = locs[0]!;
-          reply.header('Content-Type', `application/dicom; transfer-syntax=${loc.transferSyntaxUid}`);
+          const t = prepared[0];
+          reply.header(
+            'Content-Type',
+            `application/dicom; transfer-syntax=${target ?? loc.transferSyntaxUid}`,
+          );
+          if (t !== undefined) {
+            reply.header('Content-Length', String(t.size));
+            return reply.send(Readable.from(await t.body(), { objectMode: false }));
+          }
           reply.header('Content-Length', String(loc.size));
           return reply.send(await blobStream(blobs, loc.blobKey));
         }
@@ -430,15 +485,21 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
         return sendMultipart(
           reply,
           'application/dicom',
-          uniform !== undefined ? { 'transfer-syntax': uniform } : {},
-          locs.map((loc) => ({
-            headers: {
-              'Content-Type': `application/dicom; transfer-syntax=${loc.transferSyntaxUid}`,
-              'Content-Location': `${base}${instancePath(loc)}`,
-            },
-            size: loc.size,
-            body: async () => blobStream(blobs, loc.blobKey) as Promise<AsyncIterable<Buffer>>,
-          })),
+          target !== undefined ? { 'transfer-syntax': target } : {},
+          locs.map((loc, i) => {
+            const t = prepared[i];
+            return {
+              headers: {
+                'Content-Type': `application/dicom; transfer-syntax=${t?.transferSyntaxUid ?? loc.transferSyntaxUid}`,
+                'Content-Location': `${base}${instancePath(loc)}`,
+              },
+              size: t?.size ?? loc.size,
+              body: async () =>
+                t !== undefined
+                  ? t.body()
+                  : (blobStream(blobs, loc.blobKey) as Promise<AsyncIterable<Buffer>>),
+            };
+          }),
         );
       };
       r.get('/studies/:study', retrieve);
