@@ -6,16 +6,22 @@
  * thread.
  */
 import { createRequire } from 'node:module';
-import dcmjsImaging from 'dcmjs-imaging';
+import type dcmjsImagingModule from 'dcmjs-imaging';
 
-const { DicomImage, NativePixelDecoder, WindowLevel } = dcmjsImaging;
+// dcmjs-imaging (≈16 MB resident with its WASM codecs) is loaded on first use: decoding runs in the
+// render workers, so the main thread of a server that never renders never loads it.
+let imagingModule: typeof dcmjsImagingModule | undefined;
+function imaging(): typeof dcmjsImagingModule {
+  imagingModule ??= createRequire(import.meta.url)('dcmjs-imaging') as typeof dcmjsImagingModule;
+  return imagingModule;
+}
 
 let ready: Promise<void> | undefined;
 
 /** Initialise the WASM codecs once (per thread). */
 export function initCodecs(): Promise<void> {
   ready ??= (async () => {
-    dcmjsImaging.log.setLevel('silent');
+    imaging().log.setLevel('silent');
     try {
       // dcmjs (bundled with dcmjs-imaging) logs parse warnings ("Invalid vr type …") to the console
       const req = createRequire(createRequire(import.meta.url).resolve('dcmjs-imaging'));
@@ -27,7 +33,7 @@ export function initCodecs(): Promise<void> {
     } catch {
       // not fatal: only console noise
     }
-    await NativePixelDecoder.initializeAsync({ logNativeDecodersMessages: false });
+    await imaging().NativePixelDecoder.initializeAsync({ logNativeDecodersMessages: false });
   })();
   return ready;
 }
@@ -115,14 +121,14 @@ export function isDecodableCodestream(ts: string): boolean {
 }
 
 function render(job: RenderJob): RenderResult {
-  const image = new DicomImage(job.part10);
+  const image = new (imaging().DicomImage)(job.part10);
   if (job.transferSyntax !== undefined) image.setTransferSyntaxUid(job.transferSyntax);
   const r = image.render({
     frame: job.frame,
     renderOverlays: false,
     calculateHistograms: false,
     ...(job.window !== undefined
-      ? { windowLevel: new WindowLevel(job.window.width, job.window.center) }
+      ? { windowLevel: new (imaging().WindowLevel)(job.window.width, job.window.center) }
       : {}),
   });
   return { width: r.width, height: r.height, rgba: r.pixels, grayscale: r.windowLevel !== undefined };
@@ -142,9 +148,10 @@ interface PixelLike {
 type DecodeFn = (pixel: PixelLike, data: Uint8Array, opts?: Record<string, unknown>) => Uint8Array;
 
 function decoder(name: string): DecodeFn {
-  const fn = (NativePixelDecoder as unknown as Record<string, unknown>)[name];
+  const decoder = imaging().NativePixelDecoder;
+  const fn = (decoder as unknown as Record<string, unknown>)[name];
   if (typeof fn !== 'function') throw new Error(`codec ${name} is not available`);
-  return (fn as DecodeFn).bind(NativePixelDecoder);
+  return (fn as DecodeFn).bind(decoder);
 }
 
 function decode(job: DecodeJob): DecodeResult {

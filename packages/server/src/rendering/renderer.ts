@@ -7,7 +7,15 @@
  * Results are cached (see cache.ts) under keys that carry the stored blob's identity.
  */
 import { createHash } from 'node:crypto';
-import sharp from 'sharp';
+import type sharpModule from 'sharp';
+import { createRequire } from 'node:module';
+
+// sharp (libvips, ≈20 MB resident) is loaded on the first rendered image, not at server start.
+let sharpFn: typeof sharpModule | undefined;
+function sharp(...args: Parameters<typeof sharpModule>): ReturnType<typeof sharpModule> {
+  sharpFn ??= createRequire(import.meta.url)('sharp') as typeof sharpModule;
+  return sharpFn(...args);
+}
 import { transferSyntaxInfo, type DicomJson } from '@huiying/dicom';
 import type { InstanceLocation } from '../archive/ports.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
