@@ -148,10 +148,15 @@ export async function blobStream(
       const fh = await open(local, 'r').catch((e: unknown) => {
         throw (e as NodeJS.ErrnoException).code === 'ENOENT' ? new BlobNotFoundError(key) : e;
       });
+      // Bound every read by the bytes wanted: a read stream without `end` allocates a full
+      // highWaterMark buffer per read (two per small file, one just to see EOF), which made
+      // multi-instance retrieval of small instances GC-bound.
+      const start = range?.start ?? 0;
+      const end = range?.end ?? (await fh.stat()).size - 1;
       return fh.createReadStream({
-        ...(range !== undefined ? { start: range.start } : {}),
-        ...(range?.end !== undefined ? { end: range.end } : {}),
-        highWaterMark: 1024 * 1024,
+        start,
+        end: Math.max(start, end),
+        highWaterMark: Math.min(1024 * 1024, Math.max(64 * 1024, end - start + 1)),
         autoClose: true,
       });
     }
