@@ -2,7 +2,7 @@
  * The archive's DIMSE SCP: association policy (registered calling AEs only, each mapped to its hospital),
  * C-ECHO, C-STORE into the ingest pipeline, C-FIND over the index, C-MOVE to registered AEs, C-GET.
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   DimseError,
   Status,
@@ -32,6 +32,8 @@ import { HuiyingError, messageOf } from '../errors.ts';
 import { scopeOf } from '../access/scope.ts';
 import { errorComment, queryFailure, storeStatusOf } from './status.ts';
 import { identifierToQuery, rowToIdentifier, elementString, type QueryModel } from './identifier.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { DimseAudit } from '../audit/dimse-audit.ts';
 
 export const SOP = {
   Verification: '1.2.840.10008.1.1',
@@ -69,6 +71,8 @@ export interface ScpDeps {
   index: ArchiveIndex;
   blobs: BlobStore;
   ingest: IngestService;
+  /** the audit trail; reads are refused (A700) while it cannot record (fail-closed) */
+  audit?: AuditLog;
   log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -86,7 +90,13 @@ function decodeIdentifier(bytes: Uint8Array, ts: string): DicomJson {
   }
 }
 
+function refuseReadsWithoutAudit(audit: DimseAudit): void {
+  if (!audit.readsAllowed())
+    throw new DimseError(Status.OutOfResources, 'audit trail unavailable: query/retrieve refused');
+}
+
 export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
+  const audit = new DimseAudit(deps.audit);
   const handlers: ScpHandlers<DimseSession> = {
     async onAssociate(req: AssociationRequest) {
       if (req.calledAeTitle.trim() !== deps.aeTitle) {
@@ -95,6 +105,7 @@ export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
           calling: req.callingAeTitle,
           from: req.remoteAddress,
         });
+        audit.rejected(req, 'called AE not recognised', 7);
         return { reject: { result: 1, source: 1, reason: 7 } };
       }
       const ae = await deps.aes.byTitle(req.callingAeTitle.trim());
@@ -103,10 +114,15 @@ export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
           calling: req.callingAeTitle,
           from: req.remoteAddress,
         });
+        audit.rejected(req, 'calling AE not registered', 3);
         return { reject: { result: 1, source: 1, reason: 3 } };
       }
       const hospital = await deps.hospitals.byId(ae.hospitalId);
-      if (hospital === undefined) return { reject: { result: 1, source: 1, reason: 3 } };
+      if (hospital === undefined) {
+        audit.rejected(req, "calling AE's hospital missing", 3);
+        return { reject: { result: 1, source: 1, reason: 3 } };
+      }
+      audit.accepted(req, { ae, hospital });
       deps.log('debug', 'association accepted', {
         calling: ae.aeTitle,
         hospital: hospital.code,
@@ -142,6 +158,7 @@ export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
         if (r.warnings.length > 0) {
           deps.log('info', 'instance stored with warnings', { sop: r.sopInstanceUid, warnings: r.warnings });
         }
+        audit.stored(ctx, r.studyInstanceUid, r.outcome === 'duplicate-kept' ? 'duplicate' : 'stored');
         return { status: Status.Success };
       } catch (err) {
         data.resume(); // drain whatever the pipeline did not consume
@@ -152,24 +169,34 @@ export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
           status: s.status.toString(16),
           error: messageOf(err),
         });
+        audit.stored(ctx, '', 'failed');
         return s;
       }
     },
 
     async *find(ctx, req) {
+      refuseReadsWithoutAudit(audit);
       let model: QueryModel;
       let identifier: DicomJson;
       let rows;
       let level;
+      let keys;
       try {
         model = modelOf(req.sopClassUid);
         identifier = decodeIdentifier(req.identifier, req.transferSyntax);
         const q = identifierToQuery(identifier, model, ctx.session.scope);
         level = q.level;
+        keys = q.keys;
         rows = await deps.index.query(q);
       } catch (err) {
-        throw queryFailure(err);
+        const f = queryFailure(err);
+        audit.query(ctx, { model: req.sopClassUid, level, keys }, 0, {
+          status: `0x${f.status.toString(16)}`,
+          message: messageOf(err),
+        });
+        throw f;
       }
+      audit.query(ctx, { model, level, keys }, rows.length);
       const requestedCharset = elementString(identifier['00080005']);
       for (const row of rows) {
         if (req.signal.aborted) return;
@@ -184,6 +211,7 @@ export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
     },
 
     async *move(ctx, req): AsyncGenerator<RetrieveProgress, RetrieveProgress> {
+      refuseReadsWithoutAudit(audit);
       let locations: InstanceLocation[];
       let dest: ApplicationEntity | undefined;
       try {
@@ -203,12 +231,27 @@ export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
         );
         locations = await deps.index.locate(q);
       } catch (err) {
+        audit.retrieve(ctx, 'C-MOVE', [], undefined, req.moveDestination.trim(), messageOf(err));
         throw queryFailure(err);
       }
-      return yield* sendToRemote(deps, ctx, dest, locations, req.signal);
+      let final: RetrieveProgress | undefined;
+      try {
+        final = yield* sendToRemote(deps, ctx, dest, locations, req.signal);
+        return final;
+      } finally {
+        audit.retrieve(
+          ctx,
+          'C-MOVE',
+          locations,
+          final,
+          dest.aeTitle,
+          final === undefined ? 'aborted' : undefined,
+        );
+      }
     },
 
     async *get(ctx, req, sender): AsyncGenerator<RetrieveProgress, RetrieveProgress> {
+      refuseReadsWithoutAudit(audit);
       let locations: InstanceLocation[];
       try {
         const model = modelOf(req.sopClassUid);
@@ -220,9 +263,23 @@ export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
         );
         locations = await deps.index.locate(q);
       } catch (err) {
+        audit.retrieve(ctx, 'C-GET', [], undefined, undefined, messageOf(err));
         throw queryFailure(err);
       }
-      return yield* sendOverAssociation(deps, sender, locations, req.signal);
+      let final: RetrieveProgress | undefined;
+      try {
+        final = yield* sendOverAssociation(deps, sender, locations, req.signal);
+        return final;
+      } finally {
+        audit.retrieve(
+          ctx,
+          'C-GET',
+          locations,
+          final,
+          undefined,
+          final === undefined ? 'aborted' : undefined,
+        );
+      }
     },
   };
   return handlers;
@@ -237,11 +294,18 @@ export async function openDataset(blobs: BlobStore, loc: InstanceLocation): Prom
   return blobs.get(loc.blobKey, { start: offset });
 }
 
-async function* sendOverAssociation(
+/**
+ * Run C-MOVE / C-GET sub-operations: one C-STORE per instance through `store`, yielding progress before
+ * each (pending responses) and returning the final counts. A failed sub-operation is counted and logged,
+ * never fatal.
+ */
+async function* runSubOperations(
   deps: ScpDeps,
-  sender: SubOperationSender,
   locations: InstanceLocation[],
-  signal: AbortSignal,
+  aborted: () => boolean,
+  label: string,
+  store: (loc: InstanceLocation, data: Readable) => Promise<StoreResult>,
+  canSend: (loc: InstanceLocation) => string | undefined,
 ): AsyncGenerator<RetrieveProgress, RetrieveProgress> {
   const p: RetrieveProgress = {
     remaining: locations.length,
@@ -251,33 +315,48 @@ async function* sendOverAssociation(
     failedSopInstanceUids: [],
   };
   for (const loc of locations) {
-    if (signal.aborted) break;
+    if (aborted()) break;
     yield { ...p };
     try {
-      if (!sender.acceptedTransferSyntaxes(loc.sopClassUid).includes(loc.transferSyntaxUid)) {
-        throw new HuiyingError(
-          'unsupported',
-          `peer accepts no context for ${loc.sopClassUid} in ${loc.transferSyntaxUid}`,
-        );
-      }
-      const data = await openDataset(deps.blobs, loc);
-      const r = await sender.store({
-        sopClassUid: loc.sopClassUid,
-        sopInstanceUid: loc.sopInstanceUid,
-        transferSyntax: loc.transferSyntaxUid,
-        data,
-      });
+      const refusal = canSend(loc);
+      if (refusal !== undefined) throw new HuiyingError('unsupported', refusal);
+      const r = await store(loc, await openDataset(deps.blobs, loc));
       if (r.status === Status.Success) p.completed++;
       else if ((r.status & 0xf000) === 0xb000) p.warning++;
       else throw new Error(`status 0x${r.status.toString(16)}`);
     } catch (err) {
       p.failed++;
       p.failedSopInstanceUids?.push(loc.sopInstanceUid);
-      deps.log('warn', 'C-GET sub-operation failed', { sop: loc.sopInstanceUid, error: messageOf(err) });
+      deps.log('warn', `${label} sub-operation failed`, { sop: loc.sopInstanceUid, error: messageOf(err) });
     }
     p.remaining--;
   }
   return p;
+}
+
+function sendOverAssociation(
+  deps: ScpDeps,
+  sender: SubOperationSender,
+  locations: InstanceLocation[],
+  signal: AbortSignal,
+): AsyncGenerator<RetrieveProgress, RetrieveProgress> {
+  return runSubOperations(
+    deps,
+    locations,
+    () => signal.aborted,
+    'C-GET',
+    (loc, data) =>
+      sender.store({
+        sopClassUid: loc.sopClassUid,
+        sopInstanceUid: loc.sopInstanceUid,
+        transferSyntax: loc.transferSyntaxUid,
+        data,
+      }),
+    (loc) =>
+      sender.acceptedTransferSyntaxes(loc.sopClassUid).includes(loc.transferSyntaxUid)
+        ? undefined
+        : `peer accepts no context for ${loc.sopClassUid} in ${loc.transferSyntaxUid}`,
+  );
 }
 
 async function* sendToRemote(
@@ -287,14 +366,7 @@ async function* sendToRemote(
   locations: InstanceLocation[],
   signal: AbortSignal,
 ): AsyncGenerator<RetrieveProgress, RetrieveProgress> {
-  const p: RetrieveProgress = {
-    remaining: locations.length,
-    completed: 0,
-    failed: 0,
-    warning: 0,
-    failedSopInstanceUids: [],
-  };
-  if (locations.length === 0) return p;
+  if (locations.length === 0) return { remaining: 0, completed: 0, failed: 0, warning: 0 };
   // one presentation context per (SOP class, stored transfer syntax)
   const pairs = new Map<string, { abstractSyntax: string; transferSyntaxes: string[] }>();
   for (const l of locations) {
@@ -319,45 +391,29 @@ async function* sendToRemote(
       errorComment(`cannot reach ${dest.aeTitle}: ${messageOf(err)}`),
     );
   }
+  const a = assoc;
   try {
-    for (const loc of locations) {
-      if (signal.aborted || ctx.signal.aborted) break;
-      yield { ...p };
-      try {
-        const accepted = assoc.accepted.some(
-          (c) => c.abstractSyntax === loc.sopClassUid && c.transferSyntax === loc.transferSyntaxUid,
-        );
-        if (!accepted)
-          throw new HuiyingError(
-            'unsupported',
-            `${dest.aeTitle} accepts no context for ${loc.sopClassUid} in ${loc.transferSyntaxUid}`,
-          );
-        const data = await openDataset(deps.blobs, loc);
-        const r = await assoc.store({
+    return yield* runSubOperations(
+      deps,
+      locations,
+      () => signal.aborted || ctx.signal.aborted,
+      `C-MOVE to ${dest.aeTitle}`,
+      (loc, data) =>
+        a.store({
           sopClassUid: loc.sopClassUid,
           sopInstanceUid: loc.sopInstanceUid,
           transferSyntax: loc.transferSyntaxUid,
           data,
           moveOriginator: { aeTitle: ctx.session.ae.aeTitle, messageId: 0 },
-        });
-        if (r.status === Status.Success) p.completed++;
-        else if ((r.status & 0xf000) === 0xb000) p.warning++;
-        else throw new Error(`status 0x${r.status.toString(16)}`);
-      } catch (err) {
-        p.failed++;
-        p.failedSopInstanceUids?.push(loc.sopInstanceUid);
-        deps.log('warn', 'C-MOVE sub-operation failed', {
-          dest: dest.aeTitle,
-          sop: loc.sopInstanceUid,
-          error: messageOf(err),
-        });
-      }
-      p.remaining--;
-    }
+        }),
+      (loc) =>
+        a.accepted.some(
+          (c) => c.abstractSyntax === loc.sopClassUid && c.transferSyntax === loc.transferSyntaxUid,
+        )
+          ? undefined
+          : `${dest.aeTitle} accepts no context for ${loc.sopClassUid} in ${loc.transferSyntaxUid}`,
+    );
   } finally {
-    await assoc.release().catch(() => assoc.abort());
+    await a.release().catch(() => a.abort());
   }
-  return p;
 }
-
-export { Readable };
