@@ -13,9 +13,14 @@ import type { BlobStore } from './storage/blob-store.ts';
 import type { AeRepository, ArchiveIndex, HospitalRepository } from './archive/ports.ts';
 import { IngestService } from './ingest/ingest-service.ts';
 import { ApiTokenRepository } from './access/api-tokens.ts';
+import { AccountService } from './accounts/service.ts';
+import { ensureInitialAdmin } from './accounts/bootstrap.ts';
 import { createScpHandlers, type DimseSession } from './dimse-adapter/scp.ts';
 import { createHttpServer } from './http/server.ts';
 import { createLogger, type Log } from './logger.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { AuditRepository } from './audit/repository.ts';
+import { auditConfigFrom } from './audit/config.ts';
 
 export { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME };
 
@@ -29,6 +34,10 @@ export interface Archive {
   blobs: BlobStore;
   ingest: IngestService;
   tokens: ApiTokenRepository;
+  /** users, sessions, grade rules; login and user administration (accounts/service.ts) */
+  accounts: AccountService;
+  /** the audit trail (audit/audit-log.ts) */
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -58,6 +67,7 @@ export async function openArchive(
     implementationVersionName: IMPLEMENTATION_VERSION_NAME,
     strict: config.ingest.strict,
   });
+  const audit = new AuditLog(new AuditRepository(database.db, database.dialect), { log });
   return {
     config,
     log,
@@ -68,8 +78,11 @@ export async function openArchive(
     blobs,
     ingest,
     tokens: new ApiTokenRepository(database.db),
+    accounts: new AccountService(database.db, hospitals),
+    audit,
     async close() {
       await ingest.close();
+      await audit.close();
       await indexServices.close();
       await blobs.close();
       await database.close();
@@ -89,7 +102,21 @@ export async function startServer(
   config: Config,
   log: Log = createLogger(config.logLevel),
 ): Promise<RunningServer> {
+  const retention = auditConfigFrom();
   const archive = await openArchive(config, log);
+  try {
+    // first run: the administrator (password from HUIYING_ADMIN_PASSWORD, or printed once to stderr)
+    await ensureInitialAdmin(archive.accounts, archive.hospitals, {
+      ...(process.env.HUIYING_ADMIN_PASSWORD !== undefined
+        ? { password: process.env.HUIYING_ADMIN_PASSWORD }
+        : {}),
+      print: (text) => process.stderr.write(text),
+    });
+  } catch (err) {
+    await archive.close();
+    throw err;
+  }
+  archive.audit.startRetention(retention.retentionDays);
   const handlers = createScpHandlers({
     aeTitle: config.aeTitle,
     aes: archive.aes,
@@ -97,6 +124,7 @@ export async function startServer(
     index: archive.index,
     blobs: archive.blobs,
     ingest: archive.ingest,
+    audit: archive.audit,
     log,
   });
   const tls =

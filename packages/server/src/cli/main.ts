@@ -10,6 +10,7 @@ import { importFiles } from './import.ts';
 import { scuEcho, scuFind, scuGet, scuMove, scuSend } from './scu.ts';
 import { personNameToString } from '../dimse-adapter/identifier.ts';
 import { QUERY_KEY_BY_TAG } from '../archive/query-keys.ts';
+import { AUDIT_HELP, auditCommand, cliAdminEvent } from '../audit/cli.ts';
 
 const HELP: Record<string, string> = {
   main: `huiying — regional medical imaging platform (汇影)
@@ -22,6 +23,7 @@ Commands:
   hospital add|list             manage hospitals (the center and member hospitals)
   ae add|list|remove            manage application entities (DICOM nodes) of hospitals
   token create|list|revoke      API tokens for machine clients (DICOMweb), per hospital
+  audit search|export|verify    the audit trail: search, export (CSV/NDJSON), verify the hash chain
   echo <AE>                     C-ECHO a registered remote AE
   find <AE> -k Key=value …      C-FIND on a registered remote AE
   move <AE> -k Key=value …      C-MOVE from a remote AE (to us by default)
@@ -59,6 +61,7 @@ C-MOVE destination and a peer for the SCU commands.`,
 
 A token acts for its hospital: a member hospital's token sees that hospital's studies, the center's
 sees every hospital, and STOW-RS stores for the token's hospital.`,
+  audit: AUDIT_HELP,
   echo: `Usage: huiying echo AE`,
   find: `Usage: huiying find AE [--level STUDY] [--root study|patient] -k Keyword=value [-k Keyword] …
 
@@ -210,6 +213,14 @@ export async function main(argv: string[]): Promise<number> {
             isCenter: values.center,
             ...(values.charset !== undefined ? { defaultCharset: values.charset } : {}),
           });
+          a.audit.record(
+            cliAdminEvent(
+              'hospital_add',
+              `hospital ${h.code}`,
+              { code: h.code, name: h.name, isCenter: h.isCenter },
+              h.id,
+            ),
+          );
           out(`hospital ${h.code} (${h.name}) added${h.isCenter ? ' as the center' : ''}`);
           return 0;
         }
@@ -253,6 +264,14 @@ export async function main(argv: string[]): Promise<number> {
             ...(port !== undefined ? { port } : {}),
             ...(values.description !== undefined ? { description: values.description } : {}),
           });
+          a.audit.record(
+            cliAdminEvent(
+              'ae_add',
+              `AE ${ae.aeTitle}`,
+              { aeTitle: ae.aeTitle, host: ae.host, port: ae.port },
+              hospitalId,
+            ),
+          );
           out(`AE ${ae.aeTitle} added`);
           return 0;
         }
@@ -268,6 +287,7 @@ export async function main(argv: string[]): Promise<number> {
           const title = positionals[0];
           if (title === undefined) throw new HuiyingError('invalid-input', 'usage: huiying ae remove TITLE');
           await a.aes.remove(title);
+          a.audit.record(cliAdminEvent('ae_remove', `AE ${title}`, { aeTitle: title }));
           out(`AE ${title} removed`);
           return 0;
         }
@@ -286,6 +306,14 @@ export async function main(argv: string[]): Promise<number> {
           if (values.name === undefined) throw new HuiyingError('invalid-input', '--name NAME is required');
           const hospitalId = await hospitalOf(a, values.hospital);
           const { token, record } = await a.tokens.create(hospitalId, values.name);
+          a.audit.record(
+            cliAdminEvent(
+              'token_create',
+              `token ${record.id}`,
+              { tokenId: record.id, name: record.name },
+              hospitalId,
+            ),
+          );
           process.stderr.write(`token ${record.id} (${record.name}) created; it is shown only now:\n`);
           out(token);
           return 0;
@@ -304,12 +332,15 @@ export async function main(argv: string[]): Promise<number> {
           if (!Number.isInteger(id))
             throw new HuiyingError('invalid-input', 'usage: huiying token revoke ID');
           await a.tokens.revoke(id);
+          a.audit.record(cliAdminEvent('token_revoke', `token ${id}`, { tokenId: id }));
           out(`token ${id} revoked`);
           return 0;
         }
         throw new HuiyingError('invalid-input', `unknown: token ${sub ?? ''} (create|list|revoke)`);
       });
     }
+    case 'audit':
+      return withArchive((a) => auditCommand(a.audit, (code) => hospitalOf(a, code), rest));
     case 'echo': {
       const title = rest[0];
       if (title === undefined) throw new HuiyingError('invalid-input', 'usage: huiying echo AE');

@@ -18,6 +18,8 @@
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
+import { accountsMigration } from './migrations-accounts.ts';
+import { auditMigration } from './migrations-audit.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -226,7 +228,12 @@ function apiTokens(dialect: DialectName): Migration {
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   return {
     getMigrations(): Promise<Record<string, Migration>> {
-      return Promise.resolve({ '0001_init': init(dialect), '0002_api_tokens': apiTokens(dialect) });
+      return Promise.resolve({
+        '0001_init': init(dialect),
+        '0002_api_tokens': apiTokens(dialect),
+        '0003_accounts': accountsMigration(dialect),
+        '0004_audit': auditMigration(dialect),
+      });
     },
   };
 }

@@ -3,6 +3,7 @@
  * Booleans are stored as integers 0/1 on both dialects; times as ISO-8601 text.
  */
 import type { Generated } from 'kysely';
+import type { AuditChainHeadTable, AuditEventsTable } from './migrations-audit.ts';
 
 export interface HospitalsTable {
   id: Generated<number>;
@@ -138,6 +139,48 @@ export interface ApiTokensTable {
   last_used_at: string | null;
 }
 
+/** A user of a hospital (see db/migrations-accounts.ts). */
+export interface UsersTable {
+  id: Generated<number>;
+  hospital_id: number;
+  /** lower-cased; unique */
+  username: string;
+  display_name: string;
+  /** argon2id PHC string */
+  password_hash: string;
+  /** comma-separated role names */
+  roles: string;
+  /** resident | attending | associate_chief | chief | null */
+  grade: string | null;
+  must_change_password: number;
+  disabled: number;
+  failed_logins: number;
+  locked_until: string | null;
+  password_changed_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionsTable {
+  /** sha256 hex of the session token */
+  id: string;
+  user_id: number;
+  csrf_token_hash: string;
+  created_at: string;
+  last_seen_at: string;
+  /** absolute expiry */
+  expires_at: string;
+  ip: string | null;
+  user_agent: string | null;
+  revoked_at: string | null;
+}
+
+/** grade → privilege (write_preliminary, review, sign, …): data, not code */
+export interface GradeRulesTable {
+  grade: string;
+  privilege: string;
+}
+
 export interface Schema {
   hospitals: HospitalsTable;
   application_entities: ApplicationEntitiesTable;
@@ -146,4 +189,9 @@ export interface Schema {
   series: SeriesTable;
   instances: InstancesTable;
   api_tokens: ApiTokensTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  grade_rules: GradeRulesTable;
+  audit_events: AuditEventsTable;
+  audit_chain_head: AuditChainHeadTable;
 }

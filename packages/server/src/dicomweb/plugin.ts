@@ -31,6 +31,7 @@ import { EXPLICIT_LE, Renderer } from '../rendering/renderer.ts';
 import { registerRenderingRoutes } from '../rendering/routes.ts';
 import { canTranscodeTo, IMPLICIT_LE, prepareTranscode } from '../rendering/transcode.ts';
 import { IMAGE_TYPES, parseWadoUriRender } from '../rendering/params.ts';
+import { dicomwebEvent, noteAudit } from '../audit/dicomweb-audit.ts';
 
 /** Who is calling: what they may see, and (for STOW) the hospital they store for. */
 export interface Caller {
@@ -39,7 +40,8 @@ export interface Caller {
 }
 
 export interface DicomwebOptions {
-  archive: Pick<Archive, 'index' | 'blobs' | 'ingest' | 'hospitals'>;
+  /** with `audit`: every request is audited, reads refused (503) while auditing is impossible */
+  archive: Pick<Archive, 'index' | 'blobs' | 'ingest' | 'hospitals'> & Partial<Pick<Archive, 'audit'>>;
   /** identify the caller; throw HuiyingError('unauthenticated') when there is no identity */
   resolveScope: (request: FastifyRequest) => Promise<Caller>;
   log: Log;
@@ -162,7 +164,7 @@ async function mapLimit<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): 
 
 export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptions): Promise<DicomwebHandle> {
   const prefix = (opts.prefix ?? '/dicomweb').replace(/\/+$/, '');
-  const { index, blobs, hospitals } = opts.archive;
+  const { index, blobs, hospitals, audit } = opts.archive;
   const defaultLimit = opts.qido?.defaultLimit ?? 1000;
   const maxLimit = opts.qido?.maxLimit ?? 10000;
   const metaCache = new Lru<string>(opts.metadataCacheBytes ?? 256 * 1024 * 1024);
@@ -204,6 +206,7 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
     if (p.instance !== undefined)
       keys.SOPInstanceUID = { kind: 'single', value: uid('SOPInstanceUID', p.instance) };
     const locs = await index.locate({ level: 'IMAGE', keys, scope: callerOf(req).scope });
+    noteAudit(req, { instances: locs.length });
     if (locs.length === 0) {
       const what = p.instance !== undefined ? 'instance' : p.series !== undefined ? 'series' : 'study';
       throw new HuiyingError('not-found', `${what} not found`);
@@ -328,7 +331,16 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
         }
         if (req.method === 'OPTIONS') return;
         CALLER.set(req, await opts.resolveScope(req));
+        // fail-closed: no reads of patient data that cannot be audited (audit/audit-log.ts)
+        if (audit !== undefined && req.method !== 'POST' && !audit.acceptingReads())
+          throw new HuiyingError('unavailable', 'audit trail unavailable: reads are refused');
       });
+      if (audit !== undefined) {
+        r.addHook('onResponse', async (req, reply) => {
+          if (req.method === 'OPTIONS') return;
+          audit.record(dicomwebEvent(req, reply.statusCode, CALLER.get(req)));
+        });
+      }
 
       if (cors !== undefined) {
         r.options('/*', async (req, reply) => {
@@ -365,6 +377,7 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
           limit: q.limit + 1,
           offset: q.offset,
         });
+        noteAudit(req, { matches: Math.min(rows.length, q.limit) });
         if (rows.length > q.limit) {
           rows = rows.slice(0, q.limit);
           reply.header('Warning', `299 ${req.host}: "There are additional results that can be requested"`);

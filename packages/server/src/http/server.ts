@@ -9,6 +9,7 @@ import type { Config } from '../config/config.ts';
 import { registerDicomweb } from '../dicomweb/index.ts';
 import { registerViewer } from '../viewer/plugin.ts';
 import { createHttpScopeResolver } from '../access/scope.ts';
+import { registerAccountRoutes } from '../accounts/routes.ts';
 import type { Log } from '../logger.ts';
 import { HuiyingError, httpStatusOf } from '../errors.ts';
 
@@ -27,7 +28,7 @@ export async function createHttpServer(opts: {
     logger: false,
     bodyLimit: 1024 * 1024,
     // long enough for any UID (64) so that validation, not the router, answers malformed ones
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     // router-level errors (URI too long, bad URL encoding) answer problem+json like everything else
     frameworkErrors: (err, _req, reply) => {
       const status: number = typeof err.statusCode === 'number' ? err.statusCode : 400;
@@ -77,6 +78,7 @@ export async function createHttpServer(opts: {
     resolveScope: createHttpScopeResolver({
       tokens: opts.archive.tokens,
       hospitals: opts.archive.hospitals,
+      sessions: opts.archive.accounts,
       ...(http.loopbackHospital !== undefined ? { loopbackHospitalCode: http.loopbackHospital } : {}),
     }),
     log: opts.log,
@@ -85,6 +87,7 @@ export async function createHttpServer(opts: {
       ? { cors: { origins: http.corsOrigins.includes('*') ? '*' : http.corsOrigins } }
       : {}),
   });
+  await registerAccountRoutes(app, { accounts: opts.archive.accounts, hospitals: opts.archive.hospitals });
   // The OHIF viewer (static pages; its data comes through the DICOMweb routes above).
   await registerViewer(app, { dicomwebPath: '/dicomweb' });
   await app.ready();
