@@ -78,7 +78,7 @@ export async function openArchive(
     blobs,
     ingest,
     tokens: new ApiTokenRepository(database.db),
-    accounts: new AccountService(database.db, hospitals),
+    accounts: new AccountService(database.db, hospitals, audit),
     audit,
     async close() {
       await ingest.close();

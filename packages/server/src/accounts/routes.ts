@@ -69,8 +69,15 @@ function cookie(req: FastifyRequest, value: string, maxAgeSeconds: number, force
   ].join('; ');
 }
 
-function actorOf(c: SessionCaller): Actor {
-  return { userId: c.userId, hospitalId: c.hospitalId, roles: c.roles };
+function actorOf(c: SessionCaller, req: FastifyRequest): Actor {
+  return {
+    userId: c.userId,
+    hospitalId: c.hospitalId,
+    roles: c.roles,
+    username: c.session.user.username,
+    source: req.ip,
+    via: 'http',
+  };
 }
 
 export async function registerAccountRoutes(app: FastifyInstance, opts: AccountRoutesOptions): Promise<void> {
@@ -120,7 +127,7 @@ export async function registerAccountRoutes(app: FastifyInstance, opts: AccountR
 
     r.post('/api/auth/logout', { bodyLimit: BODY_LIMIT }, async (req, reply) => {
       const c = await session(req, true);
-      await accounts.logout(c.session.session.id);
+      await accounts.logout(c.session.session.id, c.session, { ip: req.ip });
       reply.header('Set-Cookie', cookie(req, '', 0, secure));
       return reply.code(204).send();
     });
@@ -155,7 +162,9 @@ export async function registerAccountRoutes(app: FastifyInstance, opts: AccountR
       },
       async (req) => {
         const c = await session(req, true);
-        const user = await accounts.changePassword(c.session, req.body.current, req.body.next);
+        const user = await accounts.changePassword(c.session, req.body.current, req.body.next, {
+          ip: req.ip,
+        });
         return { user };
       },
     );
@@ -163,7 +172,7 @@ export async function registerAccountRoutes(app: FastifyInstance, opts: AccountR
     // ---- /api/admin/users ----
     r.get('/api/admin/users', async (req) => {
       const c = await session(req);
-      return { users: await accounts.listUsers(actorOf(c)) };
+      return { users: await accounts.listUsers(actorOf(c, req)) };
     });
 
     r.post<{
@@ -196,7 +205,7 @@ export async function registerAccountRoutes(app: FastifyInstance, opts: AccountR
       async (req, reply) => {
         const c = await session(req);
         const b = req.body;
-        const res = await accounts.createUser(actorOf(c), {
+        const res = await accounts.createUser(actorOf(c, req), {
           username: b.username,
           displayName: b.displayName,
           hospitalId: b.hospitalId ?? c.hospitalId,
@@ -212,7 +221,7 @@ export async function registerAccountRoutes(app: FastifyInstance, opts: AccountR
       { schema: { params: idParams } },
       async (req) => {
         const c = await session(req);
-        return { user: await accounts.getUser(actorOf(c), req.params.id) };
+        return { user: await accounts.getUser(actorOf(c, req), req.params.id) };
       },
     );
 
@@ -235,7 +244,7 @@ export async function registerAccountRoutes(app: FastifyInstance, opts: AccountR
       },
       async (req) => {
         const c = await session(req);
-        return { user: await accounts.updateUser(actorOf(c), req.params.id, req.body) };
+        return { user: await accounts.updateUser(actorOf(c, req), req.params.id, req.body) };
       },
     );
 
@@ -244,7 +253,7 @@ export async function registerAccountRoutes(app: FastifyInstance, opts: AccountR
       { bodyLimit: BODY_LIMIT, schema: { params: idParams } },
       async (req) => {
         const c = await session(req);
-        return accounts.resetPassword(actorOf(c), req.params.id);
+        return accounts.resetPassword(actorOf(c, req), req.params.id);
       },
     );
 
@@ -257,7 +266,7 @@ export async function registerAccountRoutes(app: FastifyInstance, opts: AccountR
         { bodyLimit: BODY_LIMIT, schema: { params: idParams } },
         async (req) => {
           const c = await session(req);
-          return { user: await accounts.setDisabled(actorOf(c), req.params.id, disabled) };
+          return { user: await accounts.setDisabled(actorOf(c, req), req.params.id, disabled) };
         },
       );
     }

@@ -29,6 +29,18 @@ import {
 } from './repository.ts';
 import type { Kysely } from 'kysely';
 import type { Schema } from '../db/schema.ts';
+import type { AuditEventInput, AuditOutcome } from '../audit/types.ts';
+
+/** Where authentication and admin events go (the archive's AuditLog; tests may pass a spy). */
+export interface AuditRecorder {
+  record(event: AuditEventInput): unknown;
+}
+
+/** Where a request came from (for the audit trail). */
+export interface RequestMeta {
+  ip?: string;
+  userAgent?: string;
+}
 
 export const MAX_FAILED_LOGINS = 5;
 export const LOCKOUT_MS = 15 * 60_000;
@@ -68,6 +80,36 @@ export interface Actor {
   userId: number;
   hospitalId: number;
   roles: readonly Role[];
+  /** for the audit trail: the actor's username (or OS user for the CLI) */
+  username?: string;
+  /** for the audit trail: IP address, or 'local' for the CLI */
+  source?: string;
+  /** 'cli': the command line acting as a system administrator (audited as actor `cli`) */
+  via?: 'http' | 'cli';
+}
+
+/** The command line as an administrator (every hospital, audited as the system actor `cli`). */
+export function cliActor(osUser?: string): Actor {
+  return {
+    userId: 0,
+    hospitalId: 0,
+    roles: ['system_admin'],
+    ...(osUser !== undefined ? { username: osUser } : {}),
+    source: 'local',
+    via: 'cli',
+  };
+}
+
+/** A printable, bounded form of an attempted username (never the password). */
+function attempted(username: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters must not reach the log
+  return username.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 100);
+}
+
+function outcomeOf(err: unknown): AuditOutcome {
+  return err instanceof HuiyingError && (err.code === 'forbidden' || err.code === 'not-found')
+    ? 'denied'
+    : 'failure';
 }
 
 export interface NewUserInput {
@@ -85,19 +127,110 @@ export class AccountService {
   readonly #hospitals: HospitalRepository;
   /** the clock (tests move it) */
   now: () => Date = () => new Date();
+  /** the audit trail for logins, logouts, password changes and admin changes (none: not recorded) */
+  audit: AuditRecorder | undefined;
 
-  constructor(db: Kysely<Schema>, hospitals: HospitalRepository) {
+  constructor(db: Kysely<Schema>, hospitals: HospitalRepository, audit?: AuditRecorder) {
     this.users = new UserRepository(db);
     this.sessions = new SessionRepository(db);
     this.gradeRules = new GradeRuleRepository(db);
     this.#hospitals = hospitals;
+    this.audit = audit;
+  }
+
+  #record(e: AuditEventInput): void {
+    try {
+      this.audit?.record(e);
+    } catch {
+      // AuditLog.record never throws; a spy might
+    }
+  }
+
+  #authEvent(
+    action: string,
+    outcome: AuditOutcome,
+    who: { id?: number; username: string; hospitalId?: number } | undefined,
+    meta: RequestMeta,
+    detail?: Record<string, unknown>,
+  ): void {
+    this.#record({
+      at: this.now().toISOString(),
+      actorType: who?.id !== undefined ? 'user' : 'anonymous',
+      ...(who?.id !== undefined ? { actorId: String(who.id) } : {}),
+      ...(who !== undefined ? { actorName: who.username } : {}),
+      ...(who?.hospitalId !== undefined ? { hospitalId: who.hospitalId } : {}),
+      ...(meta.ip !== undefined ? { source: meta.ip.slice(0, 100) } : {}),
+      protocol: 'http',
+      action,
+      outcome,
+      ...(detail !== undefined ? { detail } : {}),
+    });
+  }
+
+  #adminEvent(
+    actor: Actor | 'system',
+    change: string,
+    outcome: AuditOutcome,
+    target: { id?: number; username?: string; hospitalId?: number },
+    detail: Record<string, unknown> = {},
+  ): void {
+    const system = actor === 'system' || actor.via === 'cli';
+    const a = actor === 'system' ? undefined : actor;
+    this.#record({
+      at: this.now().toISOString(),
+      actorType: system ? 'system' : 'user',
+      actorId: actor === 'system' ? 'system' : a?.via === 'cli' ? 'cli' : String(a?.userId),
+      ...(a?.username !== undefined ? { actorName: a.username } : {}),
+      ...(target.hospitalId !== undefined ? { hospitalId: target.hospitalId } : {}),
+      ...(a?.source !== undefined ? { source: a.source } : system ? { source: 'local' } : {}),
+      protocol: system ? 'cli' : 'http',
+      action: 'admin_change',
+      outcome,
+      object: `user ${target.username ?? (target.id !== undefined ? `#${target.id}` : '?')}`,
+      detail: {
+        change,
+        ...(target.id !== undefined ? { userId: target.id } : {}),
+        ...(target.username !== undefined ? { username: target.username } : {}),
+        ...detail,
+      },
+    });
+  }
+
+  /** Run an admin operation and audit it (success, or denied/failure with the error message). */
+  async #audited<T extends { user: User } | User>(
+    actor: Actor | 'system',
+    change: string,
+    target: { id?: number; username?: string; hospitalId?: number },
+    detail: Record<string, unknown>,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    let res: T;
+    try {
+      res = await fn();
+    } catch (err) {
+      this.#adminEvent(actor, change, outcomeOf(err), target, {
+        ...detail,
+        error: err instanceof Error ? err.message.slice(0, 200) : String(err),
+      });
+      throw err;
+    }
+    const r: { user: User } | User = res;
+    const u = 'user' in r ? r.user : r;
+    this.#adminEvent(
+      actor,
+      change,
+      'success',
+      { id: u.id, username: u.username, hospitalId: u.hospitalId },
+      detail,
+    );
+    return res;
   }
 
   /** Log in; throws `unauthenticated` with one message for every failure (no username probing). */
   async login(
     username: string,
     password: string,
-    meta: { ip?: string; userAgent?: string } = {},
+    meta: RequestMeta = {},
   ): Promise<{ user: User; sessionToken: string; csrfToken: string; expiresAt: string }> {
     const now = this.now();
     const user =
@@ -106,18 +239,31 @@ export class AccountService {
         : undefined;
     if (user === undefined) {
       await dummyVerify(password);
+      this.#authEvent('login_failed', 'failure', { username: attempted(username) }, meta, {
+        reason: 'unknown_user',
+      });
       throw new HuiyingError('unauthenticated', INVALID_LOGIN);
     }
+    const who = { id: user.id, username: user.username, hospitalId: user.hospitalId };
     const locked = user.lockedUntil !== null && Date.parse(user.lockedUntil) > now.getTime();
     if (locked || user.disabled) {
       await dummyVerify(password);
+      this.#authEvent('login_failed', 'failure', who, meta, { reason: locked ? 'locked' : 'disabled' });
       throw new HuiyingError('unauthenticated', INVALID_LOGIN);
     }
     if (!(await verifyPassword(user.passwordHash, password))) {
-      await this.users.recordFailure(user.id, MAX_FAILED_LOGINS, new Date(now.getTime() + LOCKOUT_MS));
+      const lockUntil = new Date(now.getTime() + LOCKOUT_MS);
+      const lockedNow = await this.users.recordFailure(user.id, MAX_FAILED_LOGINS, lockUntil);
+      this.#authEvent('login_failed', 'failure', who, meta, { reason: 'wrong_password' });
+      if (lockedNow)
+        this.#authEvent('account_locked', 'success', who, meta, {
+          failedLogins: MAX_FAILED_LOGINS,
+          lockedUntil: lockUntil.toISOString(),
+        });
       throw new HuiyingError('unauthenticated', INVALID_LOGIN);
     }
     await this.users.recordSuccess(user.id);
+    this.#authEvent('login', 'success', who, meta);
     const sessionToken = randomBytes(32).toString('base64url');
     const csrfToken = csrfTokenOf(sessionToken);
     const expiresAt = new Date(now.getTime() + SESSION_ABSOLUTE_MS).toISOString();
@@ -158,20 +304,42 @@ export class AccountService {
     return { user, session, privileges: await this.gradeRules.privilegesOf(user.grade) };
   }
 
-  async logout(sessionId: string): Promise<void> {
+  /** End a session; with `auth`, the logout is audited. */
+  async logout(sessionId: string, auth?: AuthenticatedSession, meta: RequestMeta = {}): Promise<void> {
     await this.sessions.revoke(sessionId, this.now());
+    if (auth !== undefined)
+      this.#authEvent(
+        'logout',
+        'success',
+        { id: auth.user.id, username: auth.user.username, hospitalId: auth.user.hospitalId },
+        meta,
+      );
   }
 
   /** Change one's own password (also the forced change); other sessions of the user are revoked. */
-  async changePassword(auth: AuthenticatedSession, current: string, next: string): Promise<User> {
+  async changePassword(
+    auth: AuthenticatedSession,
+    current: string,
+    next: string,
+    meta: RequestMeta = {},
+  ): Promise<User> {
     const { user } = auth;
-    if (!(await verifyPassword(user.passwordHash, current)))
-      throw new HuiyingError('forbidden', 'the current password is wrong');
-    assertPasswordPolicy(next, user.username);
-    if (current === next) throw new HuiyingError('invalid-input', 'the new password must differ');
+    const who = { id: user.id, username: user.username, hospitalId: user.hospitalId };
+    try {
+      if (!(await verifyPassword(user.passwordHash, current)))
+        throw new HuiyingError('forbidden', 'the current password is wrong');
+      assertPasswordPolicy(next, user.username);
+      if (current === next) throw new HuiyingError('invalid-input', 'the new password must differ');
+    } catch (err) {
+      this.#authEvent('password_changed', 'failure', who, meta, {
+        reason: err instanceof Error ? err.message.slice(0, 200) : String(err),
+      });
+      throw err;
+    }
     const now = this.now();
     await this.users.setPassword(user.id, await hashPassword(next), false, now);
     await this.sessions.revokeAllOf(user.id, now, auth.session.id);
+    this.#authEvent('password_changed', 'success', who, meta, { forced: user.mustChangePassword });
     return this.#public(user.id);
   }
 
@@ -228,6 +396,20 @@ export class AccountService {
     input: NewUserInput,
     password?: string,
   ): Promise<{ user: User; temporaryPassword: string }> {
+    return this.#audited(
+      actor,
+      'user_create',
+      { username: attempted(input.username), hospitalId: input.hospitalId },
+      { roles: input.roles, grade: input.grade ?? null },
+      () => this.#createUser(actor, input, password),
+    );
+  }
+
+  async #createUser(
+    actor: Actor | 'system',
+    input: NewUserInput,
+    password?: string,
+  ): Promise<{ user: User; temporaryPassword: string }> {
     if (actor !== 'system') {
       this.#assertAdmin(actor);
       if (!this.#mayManage(actor, input.hospitalId))
@@ -266,6 +448,16 @@ export class AccountService {
     id: number,
     change: { displayName?: string; roles?: string[]; grade?: string | null },
   ): Promise<User> {
+    return this.#audited(actor, 'user_update', { id }, { ...change }, () =>
+      this.#updateUser(actor, id, change),
+    );
+  }
+
+  async #updateUser(
+    actor: Actor,
+    id: number,
+    change: { displayName?: string; roles?: string[]; grade?: string | null },
+  ): Promise<User> {
     const target = await this.#target(actor, id);
     const roles = change.roles !== undefined ? rolesOf(change.roles) : undefined;
     if (roles !== undefined) {
@@ -291,6 +483,10 @@ export class AccountService {
 
   /** A new temporary password (returned once); the user must change it; their sessions end. */
   async resetPassword(actor: Actor, id: number): Promise<{ user: User; temporaryPassword: string }> {
+    return this.#audited(actor, 'user_reset_password', { id }, {}, () => this.#resetPassword(actor, id));
+  }
+
+  async #resetPassword(actor: Actor, id: number): Promise<{ user: User; temporaryPassword: string }> {
     const target = await this.#target(actor, id);
     const pw = temporaryPassword();
     const now = this.now();
@@ -300,6 +496,12 @@ export class AccountService {
   }
 
   async setDisabled(actor: Actor, id: number, disabled: boolean): Promise<User> {
+    return this.#audited(actor, disabled ? 'user_disable' : 'user_enable', { id }, {}, () =>
+      this.#setDisabled(actor, id, disabled),
+    );
+  }
+
+  async #setDisabled(actor: Actor, id: number, disabled: boolean): Promise<User> {
     const target = await this.#target(actor, id);
     if (disabled && target.id === actor.userId)
       throw new HuiyingError('conflict', 'you cannot disable your own account');

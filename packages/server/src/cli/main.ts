@@ -11,6 +11,10 @@ import { scuEcho, scuFind, scuGet, scuMove, scuSend } from './scu.ts';
 import { personNameToString } from '../dimse-adapter/identifier.ts';
 import { QUERY_KEY_BY_TAG } from '../archive/query-keys.ts';
 import { AUDIT_HELP, auditCommand, cliAdminEvent } from '../audit/cli.ts';
+import { userInfo } from 'node:os';
+import { cliActor, type Actor } from '../accounts/service.ts';
+import { GRADES } from '../accounts/model.ts';
+import { demoReport, seedDemo } from '../demo/seed.ts';
 
 const HELP: Record<string, string> = {
   main: `huiying — regional medical imaging platform (汇影)
@@ -22,6 +26,8 @@ Commands:
   import <paths…>               import files, folders or a DICOMDIR into the archive
   hospital add|list             manage hospitals (the center and member hospitals)
   ae add|list|remove            manage application entities (DICOM nodes) of hospitals
+  user add|list|reset-password|disable|enable   user accounts (staff of the center and member hospitals)
+  demo                          seed a demo region (hospitals, AEs, users, studies) — DEMO ONLY
   token create|list|revoke      API tokens for machine clients (DICOMweb), per hospital
   audit search|export|verify    the audit trail: search, export (CSV/NDJSON), verify the hash chain
   echo <AE>                     C-ECHO a registered remote AE
@@ -62,6 +68,24 @@ C-MOVE destination and a peer for the SCU commands.`,
 A token acts for its hospital: a member hospital's token sees that hospital's studies, the center's
 sees every hospital, and STOW-RS stores for the token's hospital.`,
   audit: AUDIT_HELP,
+  user: `Usage:
+  huiying user add USERNAME --hospital CODE --name NAME --role ROLE[,ROLE] [--grade GRADE]
+  huiying user list
+  huiying user reset-password USERNAME
+  huiying user disable USERNAME
+  huiying user enable USERNAME
+
+Roles: system_admin, center_radiologist, center_qc_manager, member_technologist, member_clinician,
+       hospital_admin, auditor
+Grades (radiologists): ${GRADES.join(', ')} (住院医师, 主治医师, 副主任医师, 主任医师)
+'add' and 'reset-password' print a one-time temporary password; it must be changed at first login.
+Every change is recorded in the audit trail (actor cli).`,
+  demo: `Usage: huiying demo [--password PASSWORD]
+
+Seeds a demo region into HUIYING_DATA_DIR: the center 南方医科大学顺德医院 区域医学影像诊断中心, the member
+hospitals 陈村医院, 杏坛医院, 大良医院, 均安医院, their AEs, users of every role and grade sharing ONE demo
+password (--password, or a random one printed once; no forced change — DEMO ONLY) and CT/MR/DR/US
+studies of Chinese-named patients, ingested like received data. Running it again changes nothing.`,
   echo: `Usage: huiying echo AE`,
   find: `Usage: huiying find AE [--level STUDY] [--root study|patient] -k Keyword=value [-k Keyword] …
 
@@ -339,6 +363,20 @@ export async function main(argv: string[]): Promise<number> {
         throw new HuiyingError('invalid-input', `unknown: token ${sub ?? ''} (create|list|revoke)`);
       });
     }
+    case 'user':
+      return userCommand(rest);
+    case 'demo': {
+      const { values } = parseArgs({ args: rest, options: { password: { type: 'string' } } });
+      return withArchive(async (a) => {
+        const r = await seedDemo(a, {
+          ...(values.password !== undefined ? { password: values.password } : {}),
+          print: (t) => process.stdout.write(t),
+        });
+        await a.audit.flush().catch(() => undefined);
+        out(demoReport(r, a.config.httpPort));
+        return 0;
+      });
+    }
     case 'audit':
       return withArchive((a) => auditCommand(a.audit, (code) => hospitalOf(a, code), rest));
     case 'echo': {
@@ -421,6 +459,95 @@ export async function main(argv: string[]): Promise<number> {
     default:
       throw new HuiyingError('invalid-input', `unknown command '${cmd}' (huiying --help)`);
   }
+}
+
+function osUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
+
+async function userCommand(rest: string[]): Promise<number> {
+  const [sub, ...args] = rest;
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      hospital: { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'string' },
+      grade: { type: 'string' },
+    },
+  });
+  const actor: Actor = cliActor(osUser());
+  return withArchive(async (a) => {
+    const idOf = async (username: string | undefined): Promise<number> => {
+      if (username === undefined)
+        throw new HuiyingError('invalid-input', `usage: huiying user ${sub ?? ''} USERNAME`);
+      const u = await a.accounts.users.byUsername(username);
+      if (u === undefined) throw new HuiyingError('not-found', `no user ${username}`);
+      return u.id;
+    };
+    try {
+      if (sub === 'add') {
+        const username = positionals[0];
+        if (username === undefined || values.name === undefined || values.role === undefined)
+          throw new HuiyingError(
+            'invalid-input',
+            'usage: huiying user add USERNAME --hospital CODE --name NAME --role ROLE[,ROLE]',
+          );
+        const hospitalId = await hospitalOf(a, values.hospital);
+        const { user, temporaryPassword } = await a.accounts.createUser(actor, {
+          username,
+          displayName: values.name,
+          hospitalId,
+          roles: values.role.split(',').map((r) => r.trim()),
+          grade: values.grade ?? null,
+        });
+        process.stderr.write(
+          `user ${user.username} created; temporary password (shown only now, must be changed at first login):\n`,
+        );
+        out(temporaryPassword);
+        return 0;
+      }
+      if (sub === 'list') {
+        const hs = new Map((await a.hospitals.list()).map((h) => [h.id, h.code]));
+        for (const u of await a.accounts.listUsers(actor))
+          out(
+            [
+              u.username,
+              hs.get(u.hospitalId) ?? '?',
+              u.displayName,
+              u.roles.join(','),
+              u.grade ?? '',
+              u.disabled ? 'disabled' : u.mustChangePassword ? 'must-change-password' : 'active',
+            ].join('\t'),
+          );
+        return 0;
+      }
+      if (sub === 'reset-password') {
+        const { user, temporaryPassword } = await a.accounts.resetPassword(actor, await idOf(positionals[0]));
+        process.stderr.write(
+          `password of ${user.username} reset; temporary password (shown only now, must be changed at first login):\n`,
+        );
+        out(temporaryPassword);
+        return 0;
+      }
+      if (sub === 'disable' || sub === 'enable') {
+        const user = await a.accounts.setDisabled(actor, await idOf(positionals[0]), sub === 'disable');
+        out(`user ${user.username} ${sub}d`);
+        return 0;
+      }
+      throw new HuiyingError(
+        'invalid-input',
+        `unknown: user ${sub ?? ''} (add|list|reset-password|disable|enable)`,
+      );
+    } finally {
+      await a.audit.flush().catch(() => undefined);
+    }
+  });
 }
 
 /** Entry point of the `huiying` executable. */
