@@ -9,7 +9,6 @@ export default tseslint.config(
       'data/**',
       '**/dist/**',
       '.test-artifacts/**',
-      'packages/web/**',
       'packages/server/viewer-dist*/**',
       '.cache/**',
     ],
@@ -34,6 +33,17 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       eqeqeq: ['error', 'smart'],
+    },
+  },
+  {
+    // the web application: browser code with its own tsconfig (DOM, JSX, bundler resolution)
+    files: ['packages/web/**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: ['./packages/web/tsconfig.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
   },
   {

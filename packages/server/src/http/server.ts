@@ -1,7 +1,7 @@
 /**
  * The HTTP listener: health and version (unauthenticated, no PHI) and DICOMweb under /dicomweb (every
- * request authenticated and scoped by the access policy). The REST API and the web application are
- * mounted here by later modules, behind the same policy.
+ * request authenticated and scoped by the access policy), the accounts and admin REST API under /api, the
+ * OHIF viewer under /viewer and the web application at / — all behind the same policy.
  */
 import Fastify, { type FastifyReply } from 'fastify';
 import type { Archive } from '../app.ts';
@@ -10,6 +10,8 @@ import { registerDicomweb } from '../dicomweb/index.ts';
 import { registerViewer } from '../viewer/plugin.ts';
 import { createHttpScopeResolver } from '../access/scope.ts';
 import { registerAccountRoutes } from '../accounts/routes.ts';
+import { registerAdminApi } from '../admin-api/routes.ts';
+import { registerWebApp } from '../webapp/plugin.ts';
 import type { Log } from '../logger.ts';
 import { HuiyingError, httpStatusOf } from '../errors.ts';
 
@@ -88,8 +90,18 @@ export async function createHttpServer(opts: {
       : {}),
   });
   await registerAccountRoutes(app, { accounts: opts.archive.accounts, hospitals: opts.archive.hospitals });
+  await registerAdminApi(app, {
+    sessions: opts.archive.accounts,
+    hospitals: opts.archive.hospitals,
+    aes: opts.archive.aes,
+    tokens: opts.archive.tokens,
+    audit: opts.archive.audit,
+    db: opts.archive.database.db,
+  });
   // The OHIF viewer (static pages; its data comes through the DICOMweb routes above).
   await registerViewer(app, { dicomwebPath: '/dicomweb' });
+  // The web application (packages/web/dist) at / with the SPA fallback; its data comes through /api.
+  await registerWebApp(app);
   await app.ready();
   return {
     async listen(port, host) {
