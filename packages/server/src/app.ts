@@ -124,6 +124,7 @@ export async function startServer(
     index: archive.index,
     blobs: archive.blobs,
     ingest: archive.ingest,
+    accounts: archive.accounts,
     audit: archive.audit,
     log,
   });

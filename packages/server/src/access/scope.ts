@@ -17,7 +17,13 @@ import type { AccessScope, Hospital, HospitalRepository } from '../archive/ports
 import { HuiyingError } from '../errors.ts';
 import type { ApiTokenRepository } from './api-tokens.ts';
 import { CENTER_ROLES, type Grade, type Role } from '../accounts/model.ts';
-import { csrfMatches, type AuthenticatedSession } from '../accounts/service.ts';
+import {
+  csrfMatches,
+  type AuthenticatedSession,
+  type RequestMeta,
+  type VerifiedUser,
+} from '../accounts/service.ts';
+import type { UserRecord } from '../accounts/repository.ts';
 
 export function scopeOf(hospital: Hospital): AccessScope {
   return hospital.isCenter ? { kind: 'all' } : { kind: 'hospitals', hospitalIds: [hospital.id] };
@@ -190,12 +196,49 @@ export async function resolveSessionCaller(
   return { ...caller, session: auth };
 }
 
+/** What HTTP Basic and DIMSE user identity need from the accounts module (login checks + audit). */
+export interface PasswordVerifier {
+  verifyCredentials(
+    username: string,
+    password: string,
+    meta: RequestMeta,
+    refuse?: (user: UserRecord) => Promise<string | undefined> | string | undefined,
+  ): Promise<VerifiedUser>;
+}
+
+/** Does the user hold a role that reads clinical data (service accounts, DIMSE users)? */
+export function hasDataRole(roles: readonly Role[]): boolean {
+  return roles.some((r) => DATA_ROLES.includes(r));
+}
+
+/**
+ * Why a user with the right password may still not authenticate without the login form (HTTP Basic,
+ * DIMSE): a pending forced password change (only the login form can do it), or no data role.
+ */
+export function passwordOnlyRefusal(user: UserRecord): string | undefined {
+  if (user.mustChangePassword) return 'must_change_password';
+  if (!hasDataRole(user.roles)) return 'no_data_role';
+  return undefined;
+}
+
+/** `Authorization: Basic base64(username:password)` → the pair, or undefined when malformed. */
+export function parseBasic(header: string): { username: string; password: string } | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=]{1,1400})\s*$/i.exec(header);
+  if (m === null) return undefined;
+  const decoded = Buffer.from(m[1] ?? '', 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
 function isLoopback(addr: string | undefined): boolean {
   return addr === '127.0.0.1' || addr === '::1' || addr === '::ffff:127.0.0.1';
 }
 
 /**
- * HTTP callers: `Authorization: Bearer <API token>` → the token's hospital. Optionally (development and
+ * HTTP callers: `Authorization: Bearer <API token>` → the token's hospital; `Authorization: Basic` (service
+ * accounts, with `passwords`) → the user, with the login form's lockout and audit, refused while a
+ * password change is pending or without a data role; a session cookie → the user. Optionally (development and
  * benchmarks only, off by default) unauthenticated requests from the loopback interface act for a
  * configured hospital.
  */
@@ -204,16 +247,40 @@ export function createHttpScopeResolver(deps: {
   hospitals: HospitalRepository;
   /** session cookies of logged-in users (absent: API tokens only) */
   sessions?: SessionAuthenticator;
+  /** HTTP Basic for service accounts (absent: Basic is refused) */
+  passwords?: PasswordVerifier;
   loopbackHospitalCode?: string;
 }): (req: FastifyRequest) => Promise<HttpCaller> {
   return async (req) => {
     const auth = req.headers.authorization;
     if (auth !== undefined) {
+      if (deps.passwords !== undefined && /^Basic\s/i.test(auth)) {
+        const creds = parseBasic(auth);
+        if (creds === undefined)
+          throw new HuiyingError(
+            'unauthenticated',
+            'malformed Basic credentials (base64 of username:password)',
+          );
+        const ua = req.headers['user-agent'];
+        const v = await deps.passwords.verifyCredentials(
+          creds.username,
+          creds.password,
+          { ip: req.ip, protocol: 'dicomweb', ...(ua !== undefined ? { userAgent: ua } : {}) },
+          passwordOnlyRefusal,
+        );
+        const h = await deps.hospitals.byId(v.user.hospitalId);
+        if (h === undefined)
+          throw new HuiyingError('unauthenticated', "the user's hospital no longer exists");
+        const user = callerOfUser(v.user, h, v.privileges);
+        return { scope: user.scope, hospitalId: user.hospitalId, user };
+      }
       const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
       if (m === null)
         throw new HuiyingError(
           'unauthenticated',
-          'unsupported Authorization scheme (use Bearer <API token>)',
+          deps.passwords !== undefined
+            ? 'unsupported Authorization scheme (use Bearer <API token> or Basic)'
+            : 'unsupported Authorization scheme (use Bearer <API token>)',
         );
       const t = await deps.tokens.resolve(m[1] ?? '');
       if (t === undefined) throw new HuiyingError('unauthenticated', 'invalid or revoked API token');

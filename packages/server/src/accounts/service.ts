@@ -29,7 +29,7 @@ import {
 } from './repository.ts';
 import type { Kysely } from 'kysely';
 import type { Schema } from '../db/schema.ts';
-import type { AuditEventInput, AuditOutcome } from '../audit/types.ts';
+import type { AuditEventInput, AuditOutcome, AuditProtocol } from '../audit/types.ts';
 
 /** Where authentication and admin events go (the archive's AuditLog; tests may pass a spy). */
 export interface AuditRecorder {
@@ -40,6 +40,15 @@ export interface AuditRecorder {
 export interface RequestMeta {
   ip?: string;
   userAgent?: string;
+  /** where the credentials came in (default http); `source` overrides `ip` in the audit trail (AE@IP) */
+  protocol?: AuditProtocol;
+  source?: string;
+}
+
+/** A user whose username/password were verified (HTTP Basic, DIMSE user identity). */
+export interface VerifiedUser {
+  user: UserRecord;
+  privileges: string[];
 }
 
 export const MAX_FAILED_LOGINS = 5;
@@ -159,8 +168,12 @@ export class AccountService {
       ...(who?.id !== undefined ? { actorId: String(who.id) } : {}),
       ...(who !== undefined ? { actorName: who.username } : {}),
       ...(who?.hospitalId !== undefined ? { hospitalId: who.hospitalId } : {}),
-      ...(meta.ip !== undefined ? { source: meta.ip.slice(0, 100) } : {}),
-      protocol: 'http',
+      ...(meta.source !== undefined
+        ? { source: meta.source.slice(0, 100) }
+        : meta.ip !== undefined
+          ? { source: meta.ip.slice(0, 100) }
+          : {}),
+      protocol: meta.protocol ?? 'http',
       action,
       outcome,
       ...(detail !== undefined ? { detail } : {}),
@@ -226,12 +239,41 @@ export class AccountService {
     return res;
   }
 
-  /** Log in; throws `unauthenticated` with one message for every failure (no username probing). */
-  async login(
+  /**
+   * Verify a username/password outside the login form (HTTP Basic, DIMSE user identity) with the login's
+   * checks: unknown user, lockout, disabled, wrong password (counted towards the lockout), all audited as
+   * `login_failed`. `refuse` may then decline a user whose password is right (e.g. a forced password change
+   * pending, no data role): audited as `login_failed` with its reason, not counted towards the lockout.
+   * Throws `unauthenticated` with one message for every failure.
+   */
+  async verifyCredentials(
     username: string,
     password: string,
-    meta: RequestMeta = {},
-  ): Promise<{ user: User; sessionToken: string; csrfToken: string; expiresAt: string }> {
+    meta: RequestMeta,
+    refuse?: (user: UserRecord) => Promise<string | undefined> | string | undefined,
+  ): Promise<VerifiedUser> {
+    const user = await this.#checkPassword(username, password, meta, { method: meta.protocol ?? 'http' });
+    const who = { id: user.id, username: user.username, hospitalId: user.hospitalId };
+    const reason = refuse === undefined ? undefined : await refuse(user);
+    if (reason !== undefined) {
+      this.#authEvent('login_failed', 'denied', who, meta, { reason, method: meta.protocol ?? 'http' });
+      throw new HuiyingError('unauthenticated', INVALID_LOGIN);
+    }
+    if (user.failedLogins > 0) await this.users.recordSuccess(user.id);
+    this.#authEvent('login', 'success', who, meta, { method: meta.protocol ?? 'http' });
+    return {
+      user: { ...user, failedLogins: 0, lockedUntil: null },
+      privileges: await this.gradeRules.privilegesOf(user.grade),
+    };
+  }
+
+  /** The login checks; the user whose password is right, else audited and `unauthenticated`. */
+  async #checkPassword(
+    username: string,
+    password: string,
+    meta: RequestMeta,
+    extra?: Record<string, unknown>,
+  ): Promise<UserRecord> {
     const now = this.now();
     const user =
       USERNAME_RE.test(username) && password.length <= MAX_PASSWORD_LENGTH
@@ -241,6 +283,7 @@ export class AccountService {
       await dummyVerify(password);
       this.#authEvent('login_failed', 'failure', { username: attempted(username) }, meta, {
         reason: 'unknown_user',
+        ...extra,
       });
       throw new HuiyingError('unauthenticated', INVALID_LOGIN);
     }
@@ -248,20 +291,36 @@ export class AccountService {
     const locked = user.lockedUntil !== null && Date.parse(user.lockedUntil) > now.getTime();
     if (locked || user.disabled) {
       await dummyVerify(password);
-      this.#authEvent('login_failed', 'failure', who, meta, { reason: locked ? 'locked' : 'disabled' });
+      this.#authEvent('login_failed', 'failure', who, meta, {
+        reason: locked ? 'locked' : 'disabled',
+        ...extra,
+      });
       throw new HuiyingError('unauthenticated', INVALID_LOGIN);
     }
     if (!(await verifyPassword(user.passwordHash, password))) {
       const lockUntil = new Date(now.getTime() + LOCKOUT_MS);
       const lockedNow = await this.users.recordFailure(user.id, MAX_FAILED_LOGINS, lockUntil);
-      this.#authEvent('login_failed', 'failure', who, meta, { reason: 'wrong_password' });
+      this.#authEvent('login_failed', 'failure', who, meta, { reason: 'wrong_password', ...extra });
       if (lockedNow)
         this.#authEvent('account_locked', 'success', who, meta, {
           failedLogins: MAX_FAILED_LOGINS,
           lockedUntil: lockUntil.toISOString(),
+          ...extra,
         });
       throw new HuiyingError('unauthenticated', INVALID_LOGIN);
     }
+    return user;
+  }
+
+  /** Log in; throws `unauthenticated` with one message for every failure (no username probing). */
+  async login(
+    username: string,
+    password: string,
+    meta: RequestMeta = {},
+  ): Promise<{ user: User; sessionToken: string; csrfToken: string; expiresAt: string }> {
+    const now = this.now();
+    const user = await this.#checkPassword(username, password, meta);
+    const who = { id: user.id, username: user.username, hospitalId: user.hospitalId };
     await this.users.recordSuccess(user.id);
     this.#authEvent('login', 'success', who, meta);
     const sessionToken = randomBytes(32).toString('base64url');

@@ -10,6 +10,7 @@ function toHospital(r: Selectable<HospitalsTable>): Hospital {
     name: r.name,
     isCenter: Number(r.is_center) === 1,
     createdAt: r.created_at,
+    requireUserIdentity: Number(r.require_user_identity) === 1,
   };
   if (r.default_charset !== null) h.defaultCharset = r.default_charset;
   return h;
@@ -39,6 +40,7 @@ export class KyselyHospitalRepository implements HospitalRepository {
     name: string;
     isCenter?: boolean;
     defaultCharset?: string;
+    requireUserIdentity?: boolean;
   }): Promise<Hospital> {
     const row = await this.#db
       .insertInto('hospitals')
@@ -47,6 +49,7 @@ export class KyselyHospitalRepository implements HospitalRepository {
         name: h.name,
         is_center: h.isCenter === true ? 1 : 0,
         default_charset: h.defaultCharset ?? null,
+        require_user_identity: h.requireUserIdentity === true ? 1 : 0,
         created_at: new Date().toISOString(),
       })
       .returningAll()
@@ -72,12 +75,24 @@ export class KyselyHospitalRepository implements HospitalRepository {
   /** Added: change name / center flag / default charset (CLI `hospital update`). */
   async update(
     code: string,
-    changes: { name?: string; isCenter?: boolean; defaultCharset?: string | null },
+    changes: {
+      name?: string;
+      isCenter?: boolean;
+      defaultCharset?: string | null;
+      requireUserIdentity?: boolean;
+    },
   ): Promise<Hospital | undefined> {
-    const set: Partial<{ name: string; is_center: number; default_charset: string | null }> = {};
+    const set: Partial<{
+      name: string;
+      is_center: number;
+      default_charset: string | null;
+      require_user_identity: number;
+    }> = {};
     if (changes.name !== undefined) set.name = changes.name;
     if (changes.isCenter !== undefined) set.is_center = changes.isCenter ? 1 : 0;
     if (changes.defaultCharset !== undefined) set.default_charset = changes.defaultCharset;
+    if (changes.requireUserIdentity !== undefined)
+      set.require_user_identity = changes.requireUserIdentity ? 1 : 0;
     if (Object.keys(set).length > 0) {
       await this.#db.updateTable('hospitals').set(set).where('code', '=', code).execute();
     }

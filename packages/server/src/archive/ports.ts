@@ -12,6 +12,8 @@ export interface Hospital {
   /** default Specific Character Set for files that declare none or mislabel GBK as Latin-1, e.g. 'GB18030' */
   defaultCharset?: string;
   createdAt: string;
+  /** policy: DIMSE associations of this hospital's AEs must carry user identity (username + passcode) */
+  requireUserIdentity?: boolean;
 }
 
 export interface ApplicationEntity {
@@ -96,7 +98,13 @@ export interface ArchiveIndex {
 }
 
 export interface HospitalRepository {
-  create(h: { code: string; name: string; isCenter?: boolean; defaultCharset?: string }): Promise<Hospital>;
+  create(h: {
+    code: string;
+    name: string;
+    isCenter?: boolean;
+    defaultCharset?: string;
+    requireUserIdentity?: boolean;
+  }): Promise<Hospital>;
   list(): Promise<Hospital[]>;
   byCode(code: string): Promise<Hospital | undefined>;
   byId(id: number): Promise<Hospital | undefined>;

@@ -15,6 +15,7 @@ import { userInfo } from 'node:os';
 import { cliActor, type Actor } from '../accounts/service.ts';
 import { GRADES } from '../accounts/model.ts';
 import { demoReport, seedDemo } from '../demo/seed.ts';
+import { KyselyHospitalRepository } from '../archive/index-repositories.ts';
 
 const HELP: Record<string, string> = {
   main: `huiying — regional medical imaging platform (汇影)
@@ -24,7 +25,7 @@ Usage: huiying <command> [options]
 Commands:
   serve                         start the DICOM (DIMSE) and HTTP listeners
   import <paths…>               import files, folders or a DICOMDIR into the archive
-  hospital add|list             manage hospitals (the center and member hospitals)
+  hospital add|list|set         manage hospitals (the center and member hospitals)
   ae add|list|remove            manage application entities (DICOM nodes) of hospitals
   user add|list|reset-password|disable|enable   user accounts (staff of the center and member hospitals)
   demo                          seed a demo region (hospitals, AEs, users, studies) — DEMO ONLY
@@ -47,12 +48,16 @@ HUIYING_HTTP_PORT (default 8080), data in HUIYING_DATA_DIR (default ./data). Sto
 Imports DICOM files as instances of the hospital CODE (the hospital that issued the patient IDs).
 Non-DICOM files are reported and skipped. Prints a summary; exit code 1 if any file failed.`,
   hospital: `Usage:
-  huiying hospital add CODE --name NAME [--center] [--charset GB18030]
+  huiying hospital add CODE --name NAME [--center] [--charset GB18030] [--require-user-identity]
+  huiying hospital set CODE --require-user-identity true|false
   huiying hospital list
 
 --center     the regional center (its AEs and users see every hospital's data)
 --charset    default Specific Character Set for this hospital's files that declare none
-             or carry GBK bytes labelled ISO_IR 100 (e.g. GB18030)`,
+             or carry GBK bytes labelled ISO_IR 100 (e.g. GB18030)
+--require-user-identity
+             DIMSE associations from this hospital's AEs must carry user identity negotiation
+             (username + password of an active user of the hospital or the center with a data role)`,
   ae: `Usage:
   huiying ae add TITLE --hospital CODE [--host HOST --port PORT] [--description TEXT]
   huiying ae list
@@ -224,9 +229,36 @@ export async function main(argv: string[]): Promise<number> {
           name: { type: 'string' },
           center: { type: 'boolean', default: false },
           charset: { type: 'string' },
+          // `add`: a flag; `set CODE --require-user-identity true|false`: a value
+          'require-user-identity': { type: sub === 'set' ? 'string' : 'boolean' },
         },
       });
+      const requireUserIdentity = values['require-user-identity'];
       return withArchive(async (a) => {
+        if (sub === 'set') {
+          const code = positionals[0];
+          if (code === undefined || (requireUserIdentity !== 'true' && requireUserIdentity !== 'false'))
+            throw new HuiyingError(
+              'invalid-input',
+              'usage: huiying hospital set CODE --require-user-identity true|false',
+            );
+          const h = await new KyselyHospitalRepository(a.database.db).update(code, {
+            requireUserIdentity: requireUserIdentity === 'true',
+          });
+          if (h === undefined) throw new HuiyingError('not-found', `hospital ${code} does not exist`);
+          a.audit.record(
+            cliAdminEvent(
+              'hospital_set',
+              `hospital ${h.code}`,
+              { code: h.code, requireUserIdentity: h.requireUserIdentity === true },
+              h.id,
+            ),
+          );
+          out(
+            `hospital ${h.code}: user identity ${h.requireUserIdentity === true ? 'required' : 'not required'} for DIMSE associations`,
+          );
+          return 0;
+        }
         if (sub === 'add') {
           const code = positionals[0];
           if (code === undefined || values.name === undefined)
@@ -236,12 +268,18 @@ export async function main(argv: string[]): Promise<number> {
             name: values.name,
             isCenter: values.center,
             ...(values.charset !== undefined ? { defaultCharset: values.charset } : {}),
+            requireUserIdentity: requireUserIdentity === true,
           });
           a.audit.record(
             cliAdminEvent(
               'hospital_add',
               `hospital ${h.code}`,
-              { code: h.code, name: h.name, isCenter: h.isCenter },
+              {
+                code: h.code,
+                name: h.name,
+                isCenter: h.isCenter,
+                requireUserIdentity: h.requireUserIdentity === true,
+              },
               h.id,
             ),
           );
@@ -251,11 +289,11 @@ export async function main(argv: string[]): Promise<number> {
         if (sub === 'list') {
           for (const h of await a.hospitals.list())
             out(
-              `${h.code}\t${h.name}${h.isCenter ? '\t[center]' : ''}${h.defaultCharset !== undefined ? `\tcharset=${h.defaultCharset}` : ''}`,
+              `${h.code}\t${h.name}${h.isCenter ? '\t[center]' : ''}${h.defaultCharset !== undefined ? `\tcharset=${h.defaultCharset}` : ''}${h.requireUserIdentity === true ? '\t[user identity required]' : ''}`,
             );
           return 0;
         }
-        throw new HuiyingError('invalid-input', `unknown: hospital ${sub ?? ''} (add|list)`);
+        throw new HuiyingError('invalid-input', `unknown: hospital ${sub ?? ''} (add|list|set)`);
       });
     }
     case 'ae': {

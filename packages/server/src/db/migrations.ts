@@ -20,6 +20,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import { accountsMigration } from './migrations-accounts.ts';
 import { auditMigration } from './migrations-audit.ts';
+import { hospitalAuthPolicyMigration } from './migrations-policy.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -233,6 +234,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         '0002_api_tokens': apiTokens(dialect),
         '0003_accounts': accountsMigration(dialect),
         '0004_audit': auditMigration(dialect),
+        '0005_hospital_auth_policy': hospitalAuthPolicyMigration(),
       });
     },
   };

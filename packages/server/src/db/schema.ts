@@ -12,6 +12,8 @@ export interface HospitalsTable {
   is_center: number;
   default_charset: string | null;
   created_at: string;
+  /** 0/1: associations need user identity (username + passcode), see db/migrations-policy.ts */
+  require_user_identity: Generated<number>;
 }
 
 export interface ApplicationEntitiesTable {

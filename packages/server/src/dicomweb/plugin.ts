@@ -307,7 +307,8 @@ export async function registerDicomweb(app: FastifyInstance, opts: DicomwebOptio
         // leave the client blocked sending a body nobody reads
         if (status === 413 || (req.method === 'POST' && !req.raw.readableEnded))
           reply.header('Connection', 'close');
-        if (status === 401) reply.header('WWW-Authenticate', 'Bearer realm="huiying"');
+        if (status === 401)
+          reply.header('WWW-Authenticate', 'Bearer realm="huiying", Basic realm="huiying", charset="UTF-8"');
         const detail = status >= 500 && !(err instanceof HuiyingError) ? undefined : messageOf(err);
         return problem(reply, status, TITLES[status] ?? 'Error', detail);
       });

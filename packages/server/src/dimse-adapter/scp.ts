@@ -29,7 +29,13 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
 import { datasetOffsetFromPrefix } from '../ingest/ingest-service.ts';
 import { HuiyingError, messageOf } from '../errors.ts';
-import { scopeOf } from '../access/scope.ts';
+import {
+  callerOfUser,
+  passwordOnlyRefusal,
+  scopeOf,
+  type PasswordVerifier,
+  type UserCaller,
+} from '../access/scope.ts';
 import { errorComment, queryFailure, storeStatusOf } from './status.ts';
 import { identifierToQuery, rowToIdentifier, elementString, type QueryModel } from './identifier.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -62,6 +68,8 @@ export interface DimseSession {
   ae: ApplicationEntity;
   hospital: Hospital;
   scope: AccessScope;
+  /** the user authenticated by user identity negotiation (username + passcode), if any */
+  user?: UserCaller;
 }
 
 export interface ScpDeps {
@@ -71,6 +79,8 @@ export interface ScpDeps {
   index: ArchiveIndex;
   blobs: BlobStore;
   ingest: IngestService;
+  /** verifies user identity (username + passcode) with the login checks; absent: type 2 identities are refused */
+  accounts?: PasswordVerifier;
   /** the audit trail; reads are refused (A700) while it cannot record (fail-closed) */
   audit?: AuditLog;
   log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
@@ -122,13 +132,29 @@ export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
         audit.rejected(req, "calling AE's hospital missing", 3);
         return { reject: { result: 1, source: 1, reason: 3 } };
       }
+      const identified = await verifyUserIdentity(deps, req, ae, hospital);
+      if (typeof identified === 'string') {
+        deps.log('warn', `association rejected: ${identified}`, {
+          calling: ae.aeTitle,
+          hospital: hospital.code,
+          from: req.remoteAddress,
+        });
+        audit.rejected(req, identified, 1);
+        return { reject: { result: 1, source: 1, reason: 1 } };
+      }
       audit.accepted(req, { ae, hospital });
       deps.log('debug', 'association accepted', {
         calling: ae.aeTitle,
         hospital: hospital.code,
         from: req.remoteAddress,
+        ...(identified !== undefined ? { user: identified.username } : {}),
       });
-      return { accept: { ae, hospital, scope: scopeOf(hospital) } };
+      const session: DimseSession = { ae, hospital, scope: scopeOf(hospital) };
+      if (identified !== undefined) session.user = identified;
+      // the server answers a requested positive response (empty server response for username + passcode)
+      return req.userIdentity?.positiveResponseRequested === true
+        ? { accept: session, userIdentityResponse: new Uint8Array(0) }
+        : { accept: session };
     },
 
     chooseTransferSyntax(ctx: ProposedContext): string | null {
@@ -283,6 +309,50 @@ export function createScpHandlers(deps: ScpDeps): ScpHandlers<DimseSession> {
     },
   };
   return handlers;
+}
+
+/**
+ * User identity negotiation (PS3.7 D.3.3.7) under the hospital's policy. When the calling AE's hospital
+ * requires it, the association must carry type 2 (username + passcode) of an active user of the AE's
+ * hospital or of the center, holding a data role, with no password change pending; the login's lockout
+ * and audit apply. A type 2 identity is verified even when not required (a wrong password is never
+ * ignored); other types are not verifiable here and are ignored unless required. Returns the user,
+ * undefined (no identity), or the reason for rejecting the association.
+ */
+async function verifyUserIdentity(
+  deps: ScpDeps,
+  req: AssociationRequest,
+  ae: ApplicationEntity,
+  hospital: Hospital,
+): Promise<UserCaller | undefined | string> {
+  const id = req.userIdentity;
+  const required = hospital.requireUserIdentity === true;
+  if (id === undefined) return required ? 'user identity required by the hospital policy' : undefined;
+  if (id.type !== 2)
+    return required ? `user identity type ${id.type} not accepted (username + passcode required)` : undefined;
+  if (deps.accounts === undefined) return 'user identity cannot be verified (no account service)';
+  let userHospital: Hospital | undefined;
+  try {
+    const v = await deps.accounts.verifyCredentials(
+      id.primaryField,
+      id.secondaryField ?? '',
+      { protocol: 'dimse', source: `${ae.aeTitle}@${req.remoteAddress}` },
+      async (user) => {
+        const refusal = passwordOnlyRefusal(user);
+        if (refusal !== undefined) return refusal;
+        userHospital = await deps.hospitals.byId(user.hospitalId);
+        if (userHospital === undefined || (userHospital.id !== hospital.id && !userHospital.isCenter))
+          return 'user_not_of_ae_hospital';
+        return undefined;
+      },
+    );
+    if (userHospital === undefined) return 'user identity rejected';
+    return callerOfUser(v.user, userHospital, v.privileges);
+  } catch (err) {
+    if (err instanceof HuiyingError && err.code === 'unauthenticated')
+      return 'user identity rejected: invalid username or password, or the account is locked';
+    throw err;
+  }
 }
 
 /** Open an instance's dataset (without its Part-10 meta) from storage. */

@@ -81,6 +81,7 @@ export async function createHttpServer(opts: {
       tokens: opts.archive.tokens,
       hospitals: opts.archive.hospitals,
       sessions: opts.archive.accounts,
+      passwords: opts.archive.accounts,
       ...(http.loopbackHospital !== undefined ? { loopbackHospitalCode: http.loopbackHospital } : {}),
     }),
     log: opts.log,
@@ -102,6 +103,24 @@ export async function createHttpServer(opts: {
   await registerViewer(app, { dicomwebPath: '/dicomweb' });
   // The web application (packages/web/dist) at / with the SPA fallback; its data comes through /api.
   await registerWebApp(app);
+  // Refused requests to the REST API (expired session, missing/forged CSRF token, wrong role, oversized
+  // body) are audited like every other access attempt. Login failures are audited by the account service.
+  app.addHook('onResponse', async (req, reply) => {
+    const status = reply.statusCode;
+    const path = req.url.split('?')[0] ?? '';
+    if (!path.startsWith('/api/') || path === '/api/auth/login') return;
+    if (status !== 401 && status !== 403 && status !== 413) return;
+    opts.archive.audit.record({
+      actorType: 'anonymous',
+      source: req.ip,
+      protocol: 'http',
+      action: 'request_refused',
+      outcome: status === 413 ? 'failure' : 'denied',
+      status: String(status),
+      object: `${req.method} ${path}`.slice(0, 200),
+    });
+    await Promise.resolve();
+  });
   await app.ready();
   return {
     async listen(port, host) {
