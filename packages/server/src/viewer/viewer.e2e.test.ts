@@ -13,17 +13,17 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, chromiumMissing, CANVAS_PROBE } from '../testing/chromium.ts';
 import { CHINESE_FIXTURES, makeInstance, makeUid } from '@huiying/dicom/testing';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
 import { defaultViewerDir } from './plugin.ts';
 
-const CHROMIUM = process.env.HUIYING_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '..', '..', '..', '..', '.test-artifacts', 'viewer');
 const viewerDir = defaultViewerDir();
 
 function skipReason(): string | undefined {
-  if (!existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+  if (chromiumMissing() !== undefined) return chromiumMissing();
   if (!existsSync(join(viewerDir, 'index.html')))
     return `the OHIF viewer is not installed in ${viewerDir} (npm run viewer:install)`;
   return undefined;
@@ -31,33 +31,6 @@ function skipReason(): string | undefined {
 const reason = skipReason();
 if (reason !== undefined && process.env.HUIYING_REQUIRE_ALL === '1')
   throw new Error(`viewer e2e prerequisites missing: ${reason}`);
-
-/**
- * Runs in the page (a string: the project compiles without DOM types). Finds a viewport canvas with an
- * image on it: enough non-black pixels and more than a few grey levels (text overlays alone are not).
- */
-const CANVAS_PROBE = `(() => {
-  const canvases = Array.from(document.querySelectorAll('canvas'));
-  for (const c of canvases) {
-    if (c.width < 64 || c.height < 64) continue;
-    const probe = document.createElement('canvas');
-    probe.width = c.width;
-    probe.height = c.height;
-    const ctx = probe.getContext('2d');
-    if (ctx === null) continue;
-    ctx.drawImage(c, 0, 0);
-    const d = ctx.getImageData(0, 0, c.width, c.height).data;
-    let lit = 0;
-    const levels = new Set();
-    for (let i = 0; i < d.length; i += 4 * 7) {
-      const v = d[i] + d[i + 1] + d[i + 2];
-      if (v > 30) lit++;
-      levels.add(v >> 3);
-    }
-    if (lit > 500 && levels.size > 8) return { lit, levels: levels.size, w: c.width, h: c.height };
-  }
-  return false;
-})()`;
 
 const SLICES = 12;
 const SIZE = 256;
@@ -132,21 +105,7 @@ describe('OHIF viewer end to end (headless Chromium)', { skip: reason ?? false, 
     await ingest(CHINESE_FIXTURES.gb18030({ studyUid: zhStudy, rows: 64, cols: 64 }));
 
     await mkdir(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        // No --user-data-dir: Playwright refuses it and launches with a new empty profile of its own.
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

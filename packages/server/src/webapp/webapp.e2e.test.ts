@@ -12,18 +12,18 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, chromiumMissing } from '../testing/chromium.ts';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
 import { hashPassword } from '../accounts/passwords.ts';
 import { defaultWebDir } from './plugin.ts';
 
-const CHROMIUM = process.env.HUIYING_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '..', '..', '..', '..', '.test-artifacts', 'webapp');
 const ADMIN_PW = 'Erste-Kennwort-2025';
 const NEW_PW = 'Neues-Kennwort-2025!';
 
 function skipReason(): string | undefined {
-  if (!existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+  if (chromiumMissing() !== undefined) return chromiumMissing();
   if (!existsSync(join(defaultWebDir(), 'index.html')))
     return `the web application is not built in ${defaultWebDir()} (npm run -w @huiying/web build)`;
   return undefined;
@@ -48,20 +48,7 @@ describe('web application in headless Chromium', { skip: reason ?? false, timeou
     }
     base = `http://127.0.0.1:${srv.httpPort}`;
     await mkdir(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

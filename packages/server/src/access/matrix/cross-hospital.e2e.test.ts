@@ -13,13 +13,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, chromiumMissing, CANVAS_PROBE } from '../../testing/chromium.ts';
 import { startTestServer, type TestServer } from '../../testing/test-server.ts';
 import { demoUid, seedDemo } from '../../demo/seed.ts';
 import { defaultWebDir } from '../../webapp/plugin.ts';
 import { defaultViewerDir } from '../../viewer/plugin.ts';
 
-const CHROMIUM = process.env.HUIYING_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '..', '..', '..', '..', '..', '.test-artifacts', 'access');
 const PW = 'Cross-Hospital-2026!';
 /** A's first patient (陈建国) CT study, B's first patient (麦淑芬) CT study */
@@ -28,7 +28,7 @@ const B_STUDY = demoUid('XINGTAN/XT000001/0');
 const B_NAMES = /麦淑芬|罗国华|区嘉欣|Mai, Shufen|Luo, Guohua|Ou, Jiaxin/;
 
 function skipReason(): string | undefined {
-  if (!existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+  if (chromiumMissing() !== undefined) return chromiumMissing();
   if (!existsSync(join(defaultWebDir(), 'index.html')))
     return `the web application is not built in ${defaultWebDir()} (npm run -w @huiying/web build)`;
   if (!existsSync(join(defaultViewerDir(), 'index.html')))
@@ -40,28 +40,6 @@ if (reason !== undefined && process.env.HUIYING_REQUIRE_ALL === '1')
   throw new Error(`cross-hospital e2e prerequisites missing: ${reason}`);
 
 /** Runs in the page: a viewport canvas with an image on it (as in viewer.e2e.test.ts). */
-const CANVAS_PROBE = `(() => {
-  const canvases = Array.from(document.querySelectorAll('canvas'));
-  for (const c of canvases) {
-    if (c.width < 64 || c.height < 64) continue;
-    const probe = document.createElement('canvas');
-    probe.width = c.width;
-    probe.height = c.height;
-    const ctx = probe.getContext('2d');
-    if (ctx === null) continue;
-    ctx.drawImage(c, 0, 0);
-    const d = ctx.getImageData(0, 0, c.width, c.height).data;
-    let lit = 0;
-    const levels = new Set();
-    for (let i = 0; i < d.length; i += 4 * 7) {
-      const v = d[i] + d[i + 1] + d[i + 2];
-      if (v > 30) lit++;
-      levels.add(v >> 3);
-    }
-    if (lit > 500 && levels.size > 8) return { lit, levels: levels.size, w: c.width, h: c.height };
-  }
-  return false;
-})()`;
 
 describe(
   'a member hospital cannot open another hospital’s study (headless Chromium)',
@@ -78,20 +56,7 @@ describe(
       base = `http://127.0.0.1:${srv.httpPort}`;
       await seedDemo(srv.server.archive, { password: PW, print: () => undefined });
       await mkdir(ARTIFACTS, { recursive: true });
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      browser = await launchChromium();
       const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
       page = await ctx.newPage();
       page.setDefaultTimeout(15_000);
