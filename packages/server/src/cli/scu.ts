@@ -70,36 +70,64 @@ export async function scuEcho(archive: Archive, title: string): Promise<number> 
   }
 }
 
-export async function scuFind(
+type Association = Awaited<ReturnType<typeof connect>>;
+type ProposedContext = Parameters<typeof connect>[0]['contexts'][number];
+
+/**
+ * Associate with a registered remote AE for one Q/R operation, build the identifier in the accepted
+ * transfer syntax, run `fn`, release.
+ */
+async function withQr<T>(
   archive: Archive,
   title: string,
   opts: { level: string; root: 'study' | 'patient'; keys: string[] },
-): Promise<DicomJson[]> {
+  op: 'find' | 'move' | 'get',
+  fn: (a: {
+    assoc: Association;
+    sop: string;
+    identifier: Uint8Array;
+    transferSyntax: string;
+    ae: ApplicationEntity;
+  }) => Promise<T>,
+  extraContexts: ProposedContext[] = [],
+): Promise<T> {
   const ae = await remoteAe(archive, title);
-  const sop = qrSop(opts.root, 'find');
+  const sop = qrSop(opts.root, op);
   const assoc = await connect({
     host: ae.host,
     port: ae.port,
     callingAeTitle: archive.config.aeTitle,
     calledAeTitle: ae.aeTitle,
-    contexts: [{ abstractSyntax: sop, transferSyntaxes: [EXPLICIT_LE, IMPLICIT_LE] }],
+    contexts: [{ abstractSyntax: sop, transferSyntaxes: [EXPLICIT_LE, IMPLICIT_LE] }, ...extraContexts],
   });
   try {
     const ctx = assoc.accepted.find((c) => c.abstractSyntax === sop);
-    if (ctx === undefined)
-      throw new HuiyingError('unsupported', `${ae.aeTitle} does not accept ${opts.root} root C-FIND`);
+    if (ctx === undefined) {
+      throw new HuiyingError(
+        'unsupported',
+        `${ae.aeTitle} does not accept ${opts.root} root C-${op.toUpperCase()}`,
+      );
+    }
     const identifier = encodeDataset(buildIdentifier(opts.level, opts.keys), {
       transferSyntax: ctx.transferSyntax,
       charset: 'ISO_IR 192',
     });
-    const out: DicomJson[] = [];
-    for await (const bytes of assoc.find(sop, identifier)) {
-      out.push(decodeDataset(bytes, { transferSyntax: ctx.transferSyntax }));
-    }
-    return out;
+    return await fn({ assoc, sop, identifier, transferSyntax: ctx.transferSyntax, ae });
   } finally {
     await assoc.release();
   }
+}
+
+export function scuFind(
+  archive: Archive,
+  title: string,
+  opts: { level: string; root: 'study' | 'patient'; keys: string[] },
+): Promise<DicomJson[]> {
+  return withQr(archive, title, opts, 'find', async ({ assoc, sop, identifier, transferSyntax }) => {
+    const out: DicomJson[] = [];
+    for await (const bytes of assoc.find(sop, identifier)) out.push(decodeDataset(bytes, { transferSyntax }));
+    return out;
+  });
 }
 
 export interface RetrieveSummary {
@@ -109,45 +137,33 @@ export interface RetrieveSummary {
   status: number;
 }
 
-export async function scuMove(
+/** Run a C-MOVE/C-GET generator to its end and summarise the final response. */
+async function summarise(
+  gen: AsyncGenerator<unknown, { completed: number; failed: number; warning: number }>,
+): Promise<RetrieveSummary> {
+  let last = await gen.next();
+  while (last.done !== true) last = await gen.next();
+  const final = last.value;
+  return {
+    completed: final.completed,
+    failed: final.failed,
+    warning: final.warning,
+    status: final.failed > 0 ? Status.SubOpsWarning : Status.Success,
+  };
+}
+
+export function scuMove(
   archive: Archive,
   title: string,
   opts: { level: string; root: 'study' | 'patient'; keys: string[]; destination: string },
 ): Promise<RetrieveSummary> {
-  const ae = await remoteAe(archive, title);
-  const sop = qrSop(opts.root, 'move');
-  const assoc = await connect({
-    host: ae.host,
-    port: ae.port,
-    callingAeTitle: archive.config.aeTitle,
-    calledAeTitle: ae.aeTitle,
-    contexts: [{ abstractSyntax: sop, transferSyntaxes: [EXPLICIT_LE, IMPLICIT_LE] }],
-  });
-  try {
-    const ctx = assoc.accepted.find((c) => c.abstractSyntax === sop);
-    if (ctx === undefined)
-      throw new HuiyingError('unsupported', `${ae.aeTitle} does not accept ${opts.root} root C-MOVE`);
-    const identifier = encodeDataset(buildIdentifier(opts.level, opts.keys), {
-      transferSyntax: ctx.transferSyntax,
-      charset: 'ISO_IR 192',
-    });
-    const gen = assoc.move(sop, identifier, opts.destination);
-    let last = await gen.next();
-    while (last.done !== true) last = await gen.next();
-    const final = last.value;
-    return {
-      completed: final.completed,
-      failed: final.failed,
-      warning: final.warning,
-      status: final.failed > 0 ? Status.SubOpsWarning : Status.Success,
-    };
-  } finally {
-    await assoc.release();
-  }
+  return withQr(archive, title, opts, 'move', ({ assoc, sop, identifier }) =>
+    summarise(assoc.move(sop, identifier, opts.destination)),
+  );
 }
 
 /** C-GET from a remote AE; received instances go through our ingest pipeline under that AE's hospital. */
-export async function scuGet(
+export function scuGet(
   archive: Archive,
   title: string,
   opts: {
@@ -158,58 +174,36 @@ export async function scuGet(
     transferSyntaxes?: string[];
   },
 ): Promise<RetrieveSummary> {
-  const ae = await remoteAe(archive, title);
-  const sop = qrSop(opts.root, 'get');
   const tss = opts.transferSyntaxes ?? [EXPLICIT_LE, IMPLICIT_LE];
-  const assoc = await connect({
-    host: ae.host,
-    port: ae.port,
-    callingAeTitle: archive.config.aeTitle,
-    calledAeTitle: ae.aeTitle,
-    contexts: [
-      { abstractSyntax: sop, transferSyntaxes: [EXPLICIT_LE, IMPLICIT_LE] },
-      ...opts.sopClasses.map((s) => ({ abstractSyntax: s, transferSyntaxes: tss, scpRole: true })),
-    ],
-  });
-  try {
-    const ctx = assoc.accepted.find((c) => c.abstractSyntax === sop);
-    if (ctx === undefined)
-      throw new HuiyingError('unsupported', `${ae.aeTitle} does not accept ${opts.root} root C-GET`);
-    const identifier = encodeDataset(buildIdentifier(opts.level, opts.keys), {
-      transferSyntax: ctx.transferSyntax,
-      charset: 'ISO_IR 192',
-    });
-    const gen = assoc.get(sop, identifier, async (req, data) => {
-      try {
-        await archive.ingest.ingestDataset({
-          hospitalId: ae.hospitalId,
-          receivedFromAe: ae.aeTitle,
-          sopClassUid: req.sopClassUid,
-          sopInstanceUid: req.sopInstanceUid,
-          transferSyntaxUid: req.transferSyntax,
-          data,
-        });
-        return { status: Status.Success };
-      } catch (err) {
-        data.resume();
-        return {
-          status: Status.ProcessingFailure,
-          errorComment: err instanceof Error ? err.message.slice(0, 64) : 'failed',
-        };
-      }
-    });
-    let last = await gen.next();
-    while (last.done !== true) last = await gen.next();
-    const final = last.value;
-    return {
-      completed: final.completed,
-      failed: final.failed,
-      warning: final.warning,
-      status: final.failed > 0 ? Status.SubOpsWarning : Status.Success,
-    };
-  } finally {
-    await assoc.release();
-  }
+  return withQr(
+    archive,
+    title,
+    opts,
+    'get',
+    ({ assoc, sop, identifier, ae }) =>
+      summarise(
+        assoc.get(sop, identifier, async (req, data) => {
+          try {
+            await archive.ingest.ingestDataset({
+              hospitalId: ae.hospitalId,
+              receivedFromAe: ae.aeTitle,
+              sopClassUid: req.sopClassUid,
+              sopInstanceUid: req.sopInstanceUid,
+              transferSyntaxUid: req.transferSyntax,
+              data,
+            });
+            return { status: Status.Success };
+          } catch (err) {
+            data.resume();
+            return {
+              status: Status.ProcessingFailure,
+              errorComment: err instanceof Error ? err.message.slice(0, 64) : 'failed',
+            };
+          }
+        }),
+      ),
+    opts.sopClasses.map((s) => ({ abstractSyntax: s, transferSyntaxes: tss, scpRole: true })),
+  );
 }
 
 /** C-STORE Part-10 files (or a stored study: `study:<uid>`) to a remote AE. */
