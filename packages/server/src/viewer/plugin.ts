@@ -9,10 +9,17 @@
  * server is unaffected. The viewer's pages hold no data: every study is fetched through DICOMweb,
  * which authenticates and scopes each request.
  */
-import { createReadStream, existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { extname, join, resolve, sep } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import {
+  IMMUTABLE,
+  REVALIDATE,
+  etagMatches,
+  isUnsafePath,
+  problem,
+  sendStaticFile,
+} from '../http/static-files.ts';
 import { renderAppConfig } from './app-config.ts';
 
 export const VIEWER_PREFIX = '/viewer';
@@ -35,30 +42,6 @@ export interface ViewerOptions {
   thumbnailRendering?: 'wadors' | 'thumbnail' | 'rendered';
 }
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.xml': 'application/xml; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-  '.webmanifest': 'application/manifest+json',
-};
-
-const IMMUTABLE = 'public, max-age=31536000, immutable';
-const REVALIDATE = 'no-cache';
-
 /** Webpack output names carry a 16-hex content hash: `app.bundle.0f61….js`, `34b1….wasm`, `a34f….woff2`. */
 export function isHashedAsset(name: string): boolean {
   return /(?:^|[.-])[0-9a-f]{16,}\.[a-z0-9]+$/.test(name);
@@ -69,13 +52,6 @@ function setSecurityHeaders(reply: FastifyReply): void {
   void reply.header('content-security-policy', "frame-ancestors 'self'");
   void reply.header('x-frame-options', 'SAMEORIGIN');
   void reply.header('referrer-policy', 'same-origin');
-}
-
-function problem(reply: FastifyReply, status: number, title: string, detail?: string): FastifyReply {
-  return reply
-    .status(status)
-    .type('application/problem+json')
-    .send({ type: 'about:blank', title, status, ...(detail !== undefined ? { detail } : {}) });
 }
 
 export function registerViewer(app: FastifyInstance, opts: ViewerOptions = {}): Promise<void> {
@@ -92,30 +68,6 @@ export function registerViewer(app: FastifyInstance, opts: ViewerOptions = {}): 
   let installed = false;
   const isInstalled = (): boolean => (installed ||= existsSync(join(dir, 'index.html')));
 
-  async function sendFile(
-    reply: FastifyReply,
-    file: string,
-    cache: string,
-    ifNoneMatch: string | undefined,
-  ): Promise<FastifyReply | undefined> {
-    let st;
-    try {
-      st = await stat(file);
-    } catch {
-      return undefined;
-    }
-    if (!st.isFile()) return undefined;
-    const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
-    void reply.header('cache-control', cache).header('etag', etag);
-    void reply.header('last-modified', st.mtime.toUTCString());
-    if (ifNoneMatch !== undefined && ifNoneMatch.split(/\s*,\s*/).includes(etag)) {
-      return reply.status(304).send();
-    }
-    void reply.type(TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream');
-    void reply.header('content-length', st.size);
-    return reply.send(createReadStream(file));
-  }
-
   app.get(VIEWER_PREFIX, (req, reply) => {
     setSecurityHeaders(reply);
     const q = req.url.indexOf('?');
@@ -131,13 +83,12 @@ export function registerViewer(app: FastifyInstance, opts: ViewerOptions = {}): 
     } catch {
       return problem(reply, 400, 'malformed viewer path');
     }
-    if (rel.includes('\0') || rel.split('/').some((s) => s === '..' || (s.startsWith('.') && s.length > 1)))
-      return problem(reply, 404, `no viewer file ${rel}`);
+    if (isUnsafePath(rel)) return problem(reply, 404, `no viewer file ${rel}`);
     const inm = req.headers['if-none-match'];
 
     if (rel === 'app-config.js') {
       void reply.header('cache-control', REVALIDATE).header('etag', appConfigEtag);
-      if (inm !== undefined && inm.split(/\s*,\s*/).includes(appConfigEtag)) return reply.status(304).send();
+      if (etagMatches(inm, appConfigEtag)) return reply.status(304).send();
       return reply.type('text/javascript; charset=utf-8').send(appConfig);
     }
     if (!isInstalled()) {
@@ -153,12 +104,12 @@ export function registerViewer(app: FastifyInstance, opts: ViewerOptions = {}): 
     const isPage = rel === '' || rel === 'index.html' || !last.includes('.');
     if (isPage) {
       // SPA routes (the study list, /viewer/viewer?StudyInstanceUIDs=…) are all index.html.
-      const sent = await sendFile(reply, join(dir, 'index.html'), REVALIDATE, inm);
+      const sent = await sendStaticFile(reply, join(dir, 'index.html'), REVALIDATE, inm);
       return sent ?? problem(reply, 503, 'The OHIF viewer installation is incomplete');
     }
     const file = resolve(dir, rel);
     if (!file.startsWith(dir + sep)) return problem(reply, 404, `no viewer file ${rel}`);
-    const sent = await sendFile(reply, file, isHashedAsset(last) ? IMMUTABLE : REVALIDATE, inm);
+    const sent = await sendStaticFile(reply, file, isHashedAsset(last) ? IMMUTABLE : REVALIDATE, inm);
     return sent ?? problem(reply, 404, `no viewer file ${rel}`);
   });
   return Promise.resolve();
