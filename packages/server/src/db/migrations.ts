@@ -21,6 +21,7 @@ import type { Migration, MigrationProvider } from 'kysely/migration';
 import { accountsMigration } from './migrations-accounts.ts';
 import { auditMigration } from './migrations-audit.ts';
 import { hospitalAuthPolicyMigration } from './migrations-policy.ts';
+import { workflowMigration } from './migrations-workflow.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -235,6 +236,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         '0003_accounts': accountsMigration(dialect),
         '0004_audit': auditMigration(dialect),
         '0005_hospital_auth_policy': hospitalAuthPolicyMigration(),
+        '0006_workflow': workflowMigration(dialect),
       });
     },
   };

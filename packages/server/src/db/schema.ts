@@ -4,6 +4,17 @@
  */
 import type { Generated } from 'kysely';
 import type { AuditChainHeadTable, AuditEventsTable } from './migrations-audit.ts';
+import type {
+  AccessionCountersTable,
+  ExamEventsTable,
+  ExamsTable,
+  Hl7MessagesTable,
+  Hl7SendersTable,
+  HospitalPoliciesTable,
+  MatchSuggestionsTable,
+  RisPatientsTable,
+  StudyArrivalsTable,
+} from './migrations-workflow.ts';
 
 export interface HospitalsTable {
   id: Generated<number>;
@@ -196,4 +207,14 @@ export interface Schema {
   grade_rules: GradeRulesTable;
   audit_events: AuditEventsTable;
   audit_chain_head: AuditChainHeadTable;
+  // the reading workflow (db/migrations-workflow.ts)
+  ris_patients: RisPatientsTable;
+  exams: ExamsTable;
+  exam_events: ExamEventsTable;
+  study_arrivals: StudyArrivalsTable;
+  match_suggestions: MatchSuggestionsTable;
+  hospital_policies: HospitalPoliciesTable;
+  accession_counters: AccessionCountersTable;
+  hl7_senders: Hl7SendersTable;
+  hl7_messages: Hl7MessagesTable;
 }
