@@ -21,6 +21,8 @@ import { createLogger, type Log } from './logger.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { AuditRepository } from './audit/repository.ts';
 import { auditConfigFrom } from './audit/config.ts';
+import { openEventBus, type LiveEventBus } from './events/bus.ts';
+import { createRisService, type RisServiceHandle } from './ris/service.ts';
 
 export { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME };
 
@@ -38,6 +40,10 @@ export interface Archive {
   accounts: AccountService;
   /** the audit trail (audit/audit-log.ts) */
   audit: AuditLog;
+  /** live exam events (in-process on SQLite, LISTEN/NOTIFY across nodes on PostgreSQL) */
+  bus: LiveEventBus;
+  /** the reading workflow: orders, exam states, matching, worklist (ris/service.ts) */
+  ris: RisServiceHandle;
   close(): Promise<void>;
 }
 
@@ -68,6 +74,17 @@ export async function openArchive(
     strict: config.ingest.strict,
   });
   const audit = new AuditLog(new AuditRepository(database.db, database.dialect), { log });
+  const bus = openEventBus({ dialect: database.dialect, databaseUrl: config.databaseUrl, log });
+  const ris = createRisService({
+    db: database.db,
+    dialect: database.dialect,
+    hospitals,
+    audit,
+    bus,
+    log,
+    tickMs: config.workflow.tickMs,
+  });
+  ingest.onStored((hospitalId, studyUid) => ris.studyReceived(hospitalId, studyUid));
   return {
     config,
     log,
@@ -80,8 +97,12 @@ export async function openArchive(
     tokens: new ApiTokenRepository(database.db),
     accounts: new AccountService(database.db, hospitals, audit),
     audit,
+    bus,
+    ris,
     async close() {
       await ingest.close();
+      await ris.close();
+      await bus.close();
       await audit.close();
       await indexServices.close();
       await blobs.close();

@@ -1,7 +1,7 @@
 /** Audit trail vocabulary (see repository.ts for storage and the hash chain). */
 
-export type ActorType = 'user' | 'api_token' | 'ae' | 'system' | 'anonymous';
-export type AuditProtocol = 'dimse' | 'dicomweb' | 'http' | 'cli';
+export type ActorType = 'user' | 'api_token' | 'ae' | 'system' | 'anonymous' | 'hl7' | 'fhir';
+export type AuditProtocol = 'dimse' | 'dicomweb' | 'http' | 'cli' | 'hl7' | 'fhir';
 export type AuditOutcome = 'success' | 'failure' | 'denied';
 
 /** What a hook records; `at` defaults to now. */

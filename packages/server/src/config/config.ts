@@ -39,6 +39,8 @@ export interface Config {
   /** group commit: max instances per index transaction and max wait (ms) to gather a batch */
   /** writerThread: SQLite index writes run in a worker thread (off: on the main thread, lower latency) */
   ingest: { batchSize: number; batchWaitMs: number; strict: boolean; writerThread: boolean };
+  /** the reading workflow: how often stable study arrivals are processed (ms; 0 = never, tests) */
+  workflow: { tickMs: number };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   http: {
     /** allowed CORS origins for DICOMweb (`*` for any); off when empty */
@@ -85,7 +87,8 @@ function oneOf<T extends string>(name: string, v: string | undefined, allowed: r
 const AE_RE = /^[\x20-\x5b\x5d-\x7e]{1,16}$/; // printable, no backslash
 
 /** A JSON config file: same keys as Config (partial). */
-type FileConfig = Partial<Omit<Config, 'dimse' | 'ingest' | 'http'>> & {
+type FileConfig = Partial<Omit<Config, 'dimse' | 'ingest' | 'http' | 'workflow'>> & {
+  workflow?: Partial<Config['workflow']>;
   http?: Partial<Config['http']>;
   dimse?: Partial<Config['dimse']>;
   ingest?: Partial<Config['ingest']>;
@@ -177,6 +180,15 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       ),
     },
     http: { corsOrigins: [] },
+    workflow: {
+      tickMs: intOf(
+        'HUIYING_WORKFLOW_TICK_MS',
+        env.HUIYING_WORKFLOW_TICK_MS ?? file.workflow?.tickMs,
+        1000,
+        0,
+        3_600_000,
+      ),
+    },
     logLevel: oneOf(
       'HUIYING_LOG_LEVEL',
       env.HUIYING_LOG_LEVEL ?? file.logLevel,

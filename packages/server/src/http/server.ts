@@ -12,6 +12,8 @@ import { createHttpScopeResolver } from '../access/scope.ts';
 import { registerAccountRoutes } from '../accounts/routes.ts';
 import { registerAdminApi } from '../admin-api/routes.ts';
 import { registerWebApp } from '../webapp/plugin.ts';
+import { registerRisApi } from '../ris-api/routes.ts';
+import { registerEventRoutes, sessionCheck } from '../events/sse.ts';
 import type { Log } from '../logger.ts';
 import { HuiyingError, httpStatusOf } from '../errors.ts';
 
@@ -98,6 +100,20 @@ export async function createHttpServer(opts: {
     tokens: opts.archive.tokens,
     audit: opts.archive.audit,
     db: opts.archive.database.db,
+  });
+  // The reading workflow (worklist, orders, matching, policy) and its live events.
+  await registerRisApi(app, {
+    sessions: opts.archive.accounts,
+    hospitals: opts.archive.hospitals,
+    ris: opts.archive.ris,
+    db: opts.archive.database.db,
+  });
+  registerEventRoutes(app, {
+    bus: opts.archive.bus,
+    sessions: opts.archive.accounts,
+    hospitals: opts.archive.hospitals,
+    sessionValid: sessionCheck(opts.archive.accounts.sessions),
+    log: opts.log,
   });
   // The OHIF viewer (static pages; its data comes through the DICOMweb routes above).
   await registerViewer(app, { dicomwebPath: '/dicomweb' });

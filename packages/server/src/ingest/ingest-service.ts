@@ -87,10 +87,16 @@ export class IngestService {
   readonly committer: GroupCommitter;
   readonly #hospitalCache = new Map<number, Hospital>();
   #stagingReady: Promise<unknown> | undefined;
+  readonly #storedListeners: ((hospitalId: number, studyInstanceUid: string) => void)[] = [];
 
   constructor(deps: IngestDeps) {
     this.#deps = deps;
     this.committer = new GroupCommitter(deps.index, deps.duplicatePolicy, deps.batchSize, deps.batchWaitMs);
+  }
+
+  /** Called after each instance is durable and indexed (the workflow tracks study arrivals with it). */
+  onStored(listener: (hospitalId: number, studyInstanceUid: string) => void): void {
+    this.#storedListeners.push(listener);
   }
 
   /**
@@ -347,6 +353,13 @@ export class IngestService {
     }
     if (result.patientConflict !== undefined)
       warnings.push(`patient identity conflict: ${result.patientConflict}`);
+    for (const listener of this.#storedListeners) {
+      try {
+        listener(hospital.id, a.StudyInstanceUID);
+      } catch {
+        // a listener (the workflow's arrival tracker) never fails a store
+      }
+    }
     return this.#outcome(result.outcome, a, header.transferSyntaxUid, warnings);
   }
 
