@@ -128,7 +128,7 @@ export async function registerRisApi(app: FastifyInstance, opts: RisApiOptions):
   const caller = (req: FastifyRequest) => resolveSessionCaller(deps, req);
 
   await app.register(
-    async (api) => {
+    (api, _opts, registered) => {
       api.addHook('onSend', (_req, reply, payload, done) => {
         reply.headers(HEADERS);
         done(null, payload);
