@@ -367,6 +367,7 @@ export async function registerRisApi(app: FastifyInstance, opts: RisApiOptions):
           return { policy: await ris.setPolicy(policy, actorOf(c, req)) };
         },
       );
+      registered();
     },
     { prefix: '/api' },
   );
