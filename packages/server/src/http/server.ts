@@ -107,6 +107,7 @@ export async function createHttpServer(opts: {
     hospitals: opts.archive.hospitals,
     ris: opts.archive.ris,
     db: opts.archive.database.db,
+    audit: opts.archive.audit,
   });
   registerEventRoutes(app, {
     bus: opts.archive.bus,

@@ -15,6 +15,7 @@ import {
 } from '../access/scope.ts';
 import type { Role } from '../accounts/model.ts';
 import type { Schema } from '../db/schema.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { HuiyingError } from '../errors.ts';
 import { isExamStatus, type Actor, type ExamStatus, type WorklistQuery } from '../ris/model.ts';
 import type { RisService } from '../ris/ports.ts';
@@ -25,6 +26,8 @@ export interface RisApiOptions {
   hospitals: HospitalRepository;
   ris: RisService;
   db: Kysely<Schema>;
+  /** PHI reads (the case page) are audited */
+  audit: AuditLog;
 }
 
 const ORDER_ROLES: readonly Role[] = [
@@ -169,6 +172,20 @@ export async function registerRisApi(app: FastifyInstance, opts: RisApiOptions):
           .orderBy('s.study_date', 'desc')
           .limit(100)
           .execute();
+        opts.audit.record({
+          actorType: 'user',
+          actorId: String(c.userId),
+          actorName: c.username,
+          hospitalId: c.hospitalId,
+          source: req.ip,
+          protocol: 'http',
+          action: 'view_exam',
+          outcome: 'success',
+          patientHospitalId: exam.hospitalId,
+          patientId: exam.patient.patientId,
+          ...(exam.studyInstanceUid !== null ? { studyUid: exam.studyInstanceUid } : {}),
+          object: `exam ${exam.id} ${exam.accessionNumber}`,
+        });
         return { exam, history, patientExams, suggestions, patientStudies };
       });
 
