@@ -53,6 +53,15 @@ describe('huiying demo', () => {
     );
     assert.equal(second.password, undefined);
     assert.equal(second.instancesPresent, first.instancesStored);
+    assert.equal(first.ordersPlaced, first.studies + MEMBERS.length);
+    assert.equal(second.ordersPlaced, 0);
+    const all = { kind: 'all' } as const;
+    const counts = await a.ris.counts({}, all);
+    assert.equal(counts.matched, first.studies, 'every demo study matched its order');
+    assert.equal(counts.registered, MEMBERS.length, 'one order per member waits for images');
+    const cc = await a.ris.worklist({ text: '陈 建国', status: ['matched'] }, all);
+    assert.ok(cc.total >= 1);
+    assert.equal(cc.exams[0]?.hospitalName, '陈村医院');
 
     const hospitals = await a.hospitals.list();
     assert.equal(hospitals.length, 1 + MEMBERS.length);

@@ -84,6 +84,54 @@ interface StudySpec {
   series: { description: string; images: number }[];
 }
 
+/** the request form's clinical information for each study kind (same order as STUDIES) */
+const CLINICAL: {
+  history: string;
+  symptoms: string;
+  diagnosis: string;
+  purpose: string;
+  department: string;
+  priority: 'emergency' | 'routine';
+  patientClass: 'outpatient' | 'inpatient' | 'emergency';
+}[] = [
+  {
+    history: '吸烟史30年，慢性支气管炎病史',
+    symptoms: '咳嗽、咳痰两周，伴低热',
+    diagnosis: '肺部感染？',
+    purpose: '明确肺部病变性质',
+    department: '呼吸内科',
+    priority: 'routine',
+    patientClass: 'outpatient',
+  },
+  {
+    history: '高血压病史10年',
+    symptoms: '突发头痛伴呕吐2小时',
+    diagnosis: '脑血管意外？',
+    purpose: '排除颅内出血、脑梗死',
+    department: '急诊科',
+    priority: 'emergency',
+    patientClass: 'emergency',
+  },
+  {
+    history: '无特殊',
+    symptoms: '体检',
+    diagnosis: '健康查体',
+    purpose: '胸部常规检查',
+    department: '体检中心',
+    priority: 'routine',
+    patientClass: 'outpatient',
+  },
+  {
+    history: '乙肝病史5年',
+    symptoms: '右上腹隐痛1月',
+    diagnosis: '胆囊炎？',
+    purpose: '肝胆胰脾检查',
+    department: '消化内科',
+    priority: 'routine',
+    patientClass: 'inpatient',
+  },
+];
+
 const STUDIES: StudySpec[] = [
   {
     modality: 'CT',
@@ -244,6 +292,8 @@ export interface DemoResult {
   instancesStored: number;
   instancesPresent: number;
   studies: number;
+  /** request forms registered by this run (one per demo study, plus one waiting for its images per member) */
+  ordersPlaced: number;
   password: string | undefined;
   centerCode: string;
 }
@@ -290,6 +340,7 @@ export async function seedDemo(a: Archive, opts: DemoOptions): Promise<DemoResul
     instancesStored: 0,
     instancesPresent: 0,
     studies: 0,
+    ordersPlaced: 0,
     password: undefined,
     centerCode: '',
   };
@@ -361,6 +412,22 @@ export async function seedDemo(a: Archive, opts: DemoOptions): Promise<DemoResul
     result.password = password;
   }
 
+  // ---- HL7 senders: each member's HIS sends as MSH-4 = its code ----
+  for (const m of MEMBERS) {
+    const h = hospitals.get(m.code);
+    if (h === undefined) continue;
+    await a.database.db
+      .insertInto('hl7_senders')
+      .values({
+        hospital_id: h.id,
+        sending_facility: m.code,
+        sending_application: '',
+        created_at: now.toISOString(),
+      })
+      .onConflict((oc) => oc.columns(['sending_facility', 'sending_application']).doNothing())
+      .execute();
+  }
+
   // ---- studies ----
   let day = 1;
   for (const m of MEMBERS) {
@@ -378,6 +445,31 @@ export async function seedDemo(a: Archive, opts: DemoOptions): Promise<DemoResul
         const date = new Date(now.getTime() - ((day * 3) % 40) * 86400_000);
         day++;
         const accession = `${m.prefix}${dicomDate(date).slice(2)}${String(si + 1).padStart(2, '0')}${pi + 1}`;
+        // the request form first (as the member hospital's HIS sends it); the images below then match it
+        const clinical = CLINICAL[si];
+        if (clinical !== undefined && (await a.ris.findExamByAccession(h.id, accession)) === undefined) {
+          await a.ris.placeOrder(
+            {
+              hospitalId: h.id,
+              patient: { patientId, name: p.name, sex: p.sex, birthDate: p.birth },
+              accessionNumber: accession,
+              examItems: [{ code: `${st.modality}${String(si + 1).padStart(3, '0')}`, name: st.description }],
+              modality: st.modality,
+              bodyPart: st.bodyPart,
+              priority: clinical.priority,
+              patientClass: clinical.patientClass,
+              clinicalHistory: clinical.history,
+              symptoms: clinical.symptoms,
+              clinicalDiagnosis: clinical.diagnosis,
+              examPurpose: clinical.purpose,
+              requestingDepartment: clinical.department,
+              requestingPhysician: '门诊医生',
+              source: 'hl7',
+            },
+            { type: 'system', name: 'demo' },
+          );
+          result.ordersPlaced++;
+        }
         for (const [ri, series] of st.series.entries()) {
           const seriesUid = demoUid(`${key}/${ri}`);
           for (let n = 1; n <= series.images; n++) {
@@ -424,6 +516,38 @@ export async function seedDemo(a: Archive, opts: DemoOptions): Promise<DemoResul
       }
     }
   }
+  // one order per member still waiting for its images (已登记)
+  for (const m of MEMBERS) {
+    const h = hospitals.get(m.code);
+    const p = m.patients[0];
+    if (h === undefined || p === undefined) continue;
+    const accession = `${m.prefix}WAIT01`;
+    if ((await a.ris.findExamByAccession(h.id, accession)) !== undefined) continue;
+    await a.ris.placeOrder(
+      {
+        hospitalId: h.id,
+        patient: { patientId: `${m.prefix}000001`, name: p.name, sex: p.sex, birthDate: p.birth },
+        accessionNumber: accession,
+        examItems: [{ code: 'CT101', name: '上腹部CT增强' }],
+        modality: 'CT',
+        bodyPart: 'ABDOMEN',
+        priority: 'routine',
+        patientClass: 'inpatient',
+        clinicalHistory: '肝功能异常',
+        symptoms: '乏力、纳差',
+        clinicalDiagnosis: '肝占位？',
+        examPurpose: '明确肝脏病变',
+        requestingDepartment: '肝胆外科',
+        requestingPhysician: '住院医生',
+        source: 'hl7',
+      },
+      { type: 'system', name: 'demo' },
+    );
+    result.ordersPlaced++;
+  }
+
+  // the demo studies are complete: they settle now (已检查 → 已匹配 with their orders)
+  await a.ris.tick({ settleAll: true });
   return result;
 }
 
@@ -435,7 +559,7 @@ export function demoReport(r: DemoResult, httpPort: number): string {
     ' Huiying demo region (DEMO ONLY — never use these accounts in production)',
     '================================================================',
     ` hospitals created: ${r.hospitalsCreated}, AEs created: ${r.aesCreated}, users created: ${r.usersCreated}`,
-    ` demo studies: ${r.studies} (instances stored now: ${r.instancesStored}, already present: ${r.instancesPresent})`,
+    ` demo studies: ${r.studies} (instances stored now: ${r.instancesStored}, already present: ${r.instancesPresent}), orders placed now: ${r.ordersPlaced}`,
     '',
     ' username            hospital     roles                          grade',
   ];

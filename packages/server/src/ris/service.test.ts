@@ -14,7 +14,7 @@ import { openArchive, type Archive } from '../app.ts';
 import { loadConfig } from '../config/config.ts';
 import { silentLog } from '../logger.ts';
 import { createTestPostgresDatabase, needPostgres } from '../db/test-databases.ts';
-import type { Hospital } from '../archive/ports.ts';
+import type { AccessScope, Hospital } from '../archive/ports.ts';
 import type { Actor, ExamChangeEvent, OrderInput } from './model.ts';
 import { HuiyingError } from '../errors.ts';
 
@@ -377,7 +377,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
 
     it('worklist: scope, filters, urgency order and counts', async () => {
       await archive.ris.placeOrder(order(xingtan, { patient: { patientId: 'XT1', name: '周^五' } }), HIS);
-      const member = { kind: 'hospitals', hospitalIds: [xingtan.id] } as const;
+      const member: AccessScope = { kind: 'hospitals', hospitalIds: [xingtan.id] };
       const mine = await archive.ris.worklist({}, member);
       assert.ok(mine.total >= 1);
       assert.ok(mine.exams.every((e) => e.hospitalId === xingtan.id));

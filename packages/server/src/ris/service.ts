@@ -57,8 +57,9 @@ export interface RisServiceDeps {
 }
 
 export interface RisServiceHandle extends RisService {
-  /** process stable arrivals now (the ticker calls this) */
-  tick(): Promise<void>;
+  /** process stable arrivals now (the ticker calls this); `settleAll` treats every arrival as stable
+   *  (demo seeding, imports of finished studies) */
+  tick(opts?: { settleAll?: boolean }): Promise<void>;
   /** write buffered arrivals now */
   flushArrivals(): Promise<void>;
   close(): Promise<void>;
@@ -406,13 +407,13 @@ export function createRisService(deps: RisServiceDeps): RisServiceHandle {
     }
   }
 
-  async function processStable(): Promise<void> {
+  async function processStable(settleAll: boolean): Promise<void> {
     await flushArrivals();
     const rows = await repo.receivingArrivals(500);
     const t = now();
     for (const r of rows) {
       const p = await policy(r.hospital_id);
-      if (Date.parse(r.last_at) > t.getTime() - p.stableSeconds * 1000) continue;
+      if (!settleAll && Date.parse(r.last_at) > t.getTime() - p.stableSeconds * 1000) continue;
       const changed: Exam[] = [];
       try {
         await deps.db.transaction().execute(async (trx) => {
@@ -455,9 +456,10 @@ export function createRisService(deps: RisServiceDeps): RisServiceHandle {
     }
   }
 
-  async function tick(): Promise<void> {
+  async function tick(opts: { settleAll?: boolean } = {}): Promise<void> {
+    if (ticking !== undefined) await ticking;
     if (ticking !== undefined) return ticking;
-    ticking = processStable().finally(() => {
+    ticking = processStable(opts.settleAll === true).finally(() => {
       ticking = undefined;
     });
     return ticking;
