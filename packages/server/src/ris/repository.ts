@@ -347,11 +347,8 @@ export class RisRepository {
 
   // ------------------------------------------------------------------------------------ worklist
   #filtered(q: WorklistQuery, scope: AccessScope, now: string, withStatus: boolean) {
-    let s = this.db
-      .selectFrom('exams as e')
-      .innerJoin('ris_patients as p', 'p.id', 'e.ris_patient_id')
-      .innerJoin('hospitals as h', 'h.id', 'e.hospital_id')
-      .leftJoin('users as u', 'u.id', 'e.assigned_to');
+    // every filter is on the exams row (search_text included): counts never join
+    let s = this.db.selectFrom('exams as e');
     if (scope.kind === 'hospitals') s = s.where('e.hospital_id', 'in', [...scope.hospitalIds, -1]);
     if (withStatus && q.status !== undefined && q.status.length > 0) s = s.where('e.status', 'in', q.status);
     if (q.hospitalIds !== undefined && q.hospitalIds.length > 0)
@@ -376,6 +373,9 @@ export class RisRepository {
   ): Promise<{ exams: Exam[]; total: number }> {
     const base = this.#filtered(q, scope, now, true);
     const rows = await base
+      .innerJoin('ris_patients as p', 'p.id', 'e.ris_patient_id')
+      .innerJoin('hospitals as h', 'h.id', 'e.hospital_id')
+      .leftJoin('users as u', 'u.id', 'e.assigned_to')
       .selectAll('e')
       .select([
         'h.name as hospital_name',
