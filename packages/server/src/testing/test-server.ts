@@ -33,6 +33,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     HUIYING_HTTP_PORT: '0',
     HUIYING_BIND_ADDRESS: '127.0.0.1',
     HUIYING_AE_TITLE: 'HUIYING',
+    // the HL7 listener on an ephemeral port (parallel test files never collide on 2575)
+    HUIYING_HL7_PORT: '0',
     ...env,
   });
   const log = process.env.HUIYING_TEST_LOG === '1' ? createLogger('debug') : silentLog;
