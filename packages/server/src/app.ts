@@ -23,6 +23,8 @@ import { AuditRepository } from './audit/repository.ts';
 import { auditConfigFrom } from './audit/config.ts';
 import { openEventBus, type LiveEventBus } from './events/bus.ts';
 import { createRisService, type RisServiceHandle } from './ris/service.ts';
+import { startHl7Listener, type Hl7Listener } from './hl7/listener.ts';
+import { openReporting, type Reporting } from './reporting/wiring.ts';
 
 export { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME };
 
@@ -44,6 +46,8 @@ export interface Archive {
   bus: LiveEventBus;
   /** the reading workflow: orders, exam states, matching, worklist (ris/service.ts) */
   ris: RisServiceHandle;
+  /** reports (drafts, review, signing, versions, PDF) and their delivery outbox (reporting/wiring.ts) */
+  reporting: Reporting;
   close(): Promise<void>;
 }
 
@@ -85,6 +89,15 @@ export async function openArchive(
     tickMs: config.workflow.tickMs,
   });
   ingest.onStored((hospitalId, studyUid) => ris.studyReceived(hospitalId, studyUid));
+  const reporting = openReporting({
+    db: database.db,
+    ris,
+    hospitals,
+    aes,
+    ingest,
+    aeTitle: config.aeTitle,
+    log,
+  });
   return {
     config,
     log,
@@ -99,7 +112,9 @@ export async function openArchive(
     audit,
     bus,
     ris,
+    reporting,
     async close() {
+      await reporting.close();
       await ingest.close();
       await ris.close();
       await bus.close();
@@ -116,6 +131,8 @@ export interface RunningServer {
   dimse: DimseServer<DimseSession>;
   dicomPort: number;
   httpPort: number;
+  /** the HL7 v2 MLLP port (-1 when disabled) */
+  hl7Port: number;
   close(): Promise<void>;
 }
 
@@ -174,19 +191,32 @@ export async function startServer(
   const http = await createHttpServer({ archive, config, log });
   let dicomPort: number;
   let httpPort: number;
+  let hl7: Hl7Listener | undefined;
   try {
     dicomPort = (await dimse.listen()).port;
     httpPort = await http.listen(config.httpPort, config.bindAddress);
+    hl7 = await startHl7Listener({
+      config,
+      hospitals: archive.hospitals,
+      ris: archive.ris,
+      db: archive.database.db,
+      log,
+      audit: archive.audit,
+    });
   } catch (err) {
     await dimse.close().catch(() => undefined);
     await http.close().catch(() => undefined);
     await archive.close();
     throw err;
   }
+  const hl7Listener = hl7;
+  // deliveries of signed reports (outbox rows of every node; survives restarts)
+  archive.reporting.worker.start();
   log('info', 'huiying listening', {
     aeTitle: config.aeTitle,
     dicomPort,
     httpPort,
+    hl7Port: hl7Listener.port,
     bind: config.bindAddress,
     database: archive.database.dialect,
     storage: archive.blobs.description,
@@ -196,7 +226,9 @@ export async function startServer(
     dimse,
     dicomPort,
     httpPort,
+    hl7Port: hl7Listener.port,
     async close() {
+      await hl7Listener.close();
       await dimse.close();
       await http.close();
       await archive.close();

@@ -265,7 +265,12 @@ export function createHttpScopeResolver(deps: {
         const v = await deps.passwords.verifyCredentials(
           creds.username,
           creds.password,
-          { ip: req.ip, protocol: 'dicomweb', ...(ua !== undefined ? { userAgent: ua } : {}) },
+          {
+            ip: req.ip,
+            // the login is audited under the protocol the request speaks
+            protocol: req.url.startsWith('/fhir') ? 'fhir' : 'dicomweb',
+            ...(ua !== undefined ? { userAgent: ua } : {}),
+          },
           passwordOnlyRefusal,
         );
         const h = await deps.hospitals.byId(v.user.hospitalId);

@@ -16,6 +16,7 @@ import { cliActor, type Actor } from '../accounts/service.ts';
 import { GRADES } from '../accounts/model.ts';
 import { demoReport, seedDemo } from '../demo/seed.ts';
 import { KyselyHospitalRepository } from '../archive/index-repositories.ts';
+import { HL7_HELP, hl7Command } from '../hl7/cli.ts';
 
 const HELP: Record<string, string> = {
   main: `huiying — regional medical imaging platform (汇影)
@@ -36,6 +37,7 @@ Commands:
   move <AE> -k Key=value …      C-MOVE from a remote AE (to us by default)
   get <AE> -k Key=value …       C-GET from a remote AE into our archive
   send <AE> <files|study:UID>…  C-STORE files or a stored study to a remote AE
+  hl7 send|sender               HL7 v2: send message files over MLLP; which sending facility is which hospital
 
 Configuration comes from HUIYING_* environment variables (see docs/configuration.md).
 Run 'huiying <command> --help' for the options of a command.`,
@@ -73,6 +75,7 @@ C-MOVE destination and a peer for the SCU commands.`,
 A token acts for its hospital: a member hospital's token sees that hospital's studies, the center's
 sees every hospital, and STOW-RS stores for the token's hospital.`,
   audit: AUDIT_HELP,
+  hl7: HL7_HELP,
   user: `Usage:
   huiying user add USERNAME --hospital CODE --name NAME --role ROLE[,ROLE] [--grade GRADE]
   huiying user list
@@ -417,6 +420,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'audit':
       return withArchive((a) => auditCommand(a.audit, (code) => hospitalOf(a, code), rest));
+    case 'hl7':
+      return hl7Command(rest, withArchive, out);
     case 'echo': {
       const title = rest[0];
       if (title === undefined) throw new HuiyingError('invalid-input', 'usage: huiying echo AE');

@@ -42,6 +42,20 @@ export interface Config {
   /** the reading workflow: how often stable study arrivals are processed (ms; 0 = never, tests) */
   workflow: { tickMs: number };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** HL7 v2 over MLLP: orders and patient updates from member hospitals' HIS (packages/server/src/hl7) */
+  hl7: {
+    /** MLLP port; -1 = disabled (`HUIYING_HL7_PORT=off`); 0 = ephemeral (tests) */
+    port: number;
+    /** bind address; undefined = the server's bindAddress */
+    bindAddress?: string;
+    /** largest message accepted (bytes); larger → NAK AR and the connection is closed */
+    maxMessageBytes: number;
+    /** a connection without traffic for this long is closed (ms); 0 = never */
+    idleTimeoutMs: number;
+    maxConnections: number;
+    /** UTC offset of HL7 times without a zone, e.g. +08:00 */
+    defaultUtcOffset: string;
+  };
   http: {
     /** allowed CORS origins for DICOMweb (`*` for any); off when empty */
     corsOrigins: string[];
@@ -87,12 +101,45 @@ function oneOf<T extends string>(name: string, v: string | undefined, allowed: r
 const AE_RE = /^[\x20-\x5b\x5d-\x7e]{1,16}$/; // printable, no backslash
 
 /** A JSON config file: same keys as Config (partial). */
-type FileConfig = Partial<Omit<Config, 'dimse' | 'ingest' | 'http' | 'workflow'>> & {
+type FileConfig = Partial<Omit<Config, 'dimse' | 'ingest' | 'http' | 'workflow' | 'hl7'>> & {
   workflow?: Partial<Config['workflow']>;
+  hl7?: Partial<Omit<Config['hl7'], 'port'>> & { port?: number | string };
   http?: Partial<Config['http']>;
   dimse?: Partial<Config['dimse']>;
   ingest?: Partial<Config['ingest']>;
 };
+
+function hl7Of(env: Env, f: NonNullable<FileConfig['hl7']>): Config['hl7'] {
+  const rawPort = env.HUIYING_HL7_PORT ?? f.port;
+  const port =
+    rawPort === 'off' || rawPort === '-1' || rawPort === -1
+      ? -1
+      : intOf('HUIYING_HL7_PORT', rawPort, 2575, 0, 65535);
+  const offset = env.HUIYING_HL7_UTC_OFFSET ?? f.defaultUtcOffset ?? '+08:00';
+  if (!/^[+-](0\d|1[0-4]):[0-5]\d$/.test(offset))
+    throw new HuiyingError('invalid-input', `HUIYING_HL7_UTC_OFFSET: expected ±HH:MM, got ${offset}`);
+  const bind = env.HUIYING_HL7_BIND ?? f.bindAddress;
+  return {
+    port,
+    ...(bind !== undefined && bind !== '' ? { bindAddress: bind } : {}),
+    maxMessageBytes: intOf(
+      'HUIYING_HL7_MAX_MESSAGE_BYTES',
+      env.HUIYING_HL7_MAX_MESSAGE_BYTES ?? f.maxMessageBytes,
+      1024 * 1024,
+      1024,
+      64 * 1024 * 1024,
+    ),
+    idleTimeoutMs: intOf('HUIYING_HL7_IDLE_MS', env.HUIYING_HL7_IDLE_MS ?? f.idleTimeoutMs, 30 * 60 * 1000, 0),
+    maxConnections: intOf(
+      'HUIYING_HL7_MAX_CONNECTIONS',
+      env.HUIYING_HL7_MAX_CONNECTIONS ?? f.maxConnections,
+      64,
+      1,
+      10000,
+    ),
+    defaultUtcOffset: offset,
+  };
+}
 
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const configPath = env.HUIYING_CONFIG;
@@ -179,6 +226,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
         1000,
       ),
     },
+    hl7: hl7Of(env, file.hl7 ?? {}),
     http: { corsOrigins: [] },
     workflow: {
       tickMs: intOf(

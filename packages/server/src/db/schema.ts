@@ -15,6 +15,15 @@ import type {
   RisPatientsTable,
   StudyArrivalsTable,
 } from './migrations-workflow.ts';
+import type {
+  DeliveryChannelsTable,
+  DeliveryOutboxTable,
+  ReportHeadersTable,
+  ReportPhrasesTable,
+  ReportTemplatesTable,
+  ReportVersionsTable,
+  ReportsTable,
+} from './migrations-reporting.ts';
 
 export interface HospitalsTable {
   id: Generated<number>;
@@ -217,4 +226,12 @@ export interface Schema {
   accession_counters: AccessionCountersTable;
   hl7_senders: Hl7SendersTable;
   hl7_messages: Hl7MessagesTable;
+  // reporting and delivery (db/migrations-reporting.ts)
+  reports: ReportsTable;
+  report_versions: ReportVersionsTable;
+  report_templates: ReportTemplatesTable;
+  report_phrases: ReportPhrasesTable;
+  report_headers: ReportHeadersTable;
+  delivery_channels: DeliveryChannelsTable;
+  delivery_outbox: DeliveryOutboxTable;
 }

@@ -14,6 +14,10 @@ import { registerAdminApi } from '../admin-api/routes.ts';
 import { registerWebApp } from '../webapp/plugin.ts';
 import { registerRisApi } from '../ris-api/routes.ts';
 import { registerEventRoutes, sessionCheck } from '../events/sse.ts';
+import { registerHl7AdminRoutes } from '../hl7/routes.ts';
+import { Hl7Repository } from '../hl7/repository.ts';
+import { registerFhir } from '../fhir/plugin.ts';
+import { registerReportingRoutes } from '../reporting/routes.ts';
 import type { Log } from '../logger.ts';
 import { HuiyingError, httpStatusOf } from '../errors.ts';
 
@@ -77,15 +81,16 @@ export async function createHttpServer(opts: {
   });
   app.get('/api/version', () => ({ name: 'huiying', version: '0.1.0' }));
   const http = opts.config.http;
+  const resolveCaller = createHttpScopeResolver({
+    tokens: opts.archive.tokens,
+    hospitals: opts.archive.hospitals,
+    sessions: opts.archive.accounts,
+    passwords: opts.archive.accounts,
+    ...(http.loopbackHospital !== undefined ? { loopbackHospitalCode: http.loopbackHospital } : {}),
+  });
   await registerDicomweb(app, {
     archive: opts.archive,
-    resolveScope: createHttpScopeResolver({
-      tokens: opts.archive.tokens,
-      hospitals: opts.archive.hospitals,
-      sessions: opts.archive.accounts,
-      passwords: opts.archive.accounts,
-      ...(http.loopbackHospital !== undefined ? { loopbackHospitalCode: http.loopbackHospital } : {}),
-    }),
+    resolveScope: resolveCaller,
     log: opts.log,
     prefix: '/dicomweb',
     ...(http.corsOrigins.length > 0
@@ -114,6 +119,30 @@ export async function createHttpServer(opts: {
     sessions: opts.archive.accounts,
     hospitals: opts.archive.hospitals,
     sessionValid: sessionCheck(opts.archive.accounts.sessions),
+    log: opts.log,
+  });
+  await registerReportingRoutes(app, {
+    sessions: opts.archive.accounts,
+    hospitals: opts.archive.hospitals,
+    reporting: opts.archive.reporting.service,
+    ris: opts.archive.ris,
+    audit: opts.archive.audit,
+    db: opts.archive.database.db,
+    kickDelivery: () => opts.archive.reporting.worker.kick(),
+  });
+  await registerHl7AdminRoutes(app, {
+    sessions: opts.archive.accounts,
+    repo: new Hl7Repository(opts.archive.database.db),
+    hospitals: opts.archive.hospitals,
+    audit: opts.archive.audit,
+  });
+  // FHIR R4 orders (ServiceRequest, Patient): API tokens, HTTP Basic or the session, like DICOMweb.
+  await registerFhir(app, {
+    ris: opts.archive.ris,
+    hospitals: opts.archive.hospitals,
+    resolveCaller,
+    audit: opts.archive.audit,
+    prefix: '/fhir',
     log: opts.log,
   });
   // The OHIF viewer (static pages; its data comes through the DICOMweb routes above).

@@ -15,6 +15,8 @@ export interface TestServer {
   dataDir: string;
   dicomPort: number;
   httpPort: number;
+  /** the HL7 v2 MLLP port */
+  hl7Port: number;
   aeTitle: string;
   hospital(code: string, opts?: { name?: string; center?: boolean; charset?: string }): Promise<Hospital>;
   ae(
@@ -45,6 +47,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     dataDir,
     dicomPort: server.dicomPort,
     httpPort: server.httpPort,
+    hl7Port: server.hl7Port,
     aeTitle: config.aeTitle,
     async hospital(code, opts = {}) {
       return (

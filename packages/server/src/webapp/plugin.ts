@@ -23,7 +23,7 @@ export function defaultWebDir(env: Record<string, string | undefined> = process.
 }
 
 /** Path prefixes that belong to the server, never to the SPA fallback. */
-export const RESERVED_PREFIXES = ['/api', '/dicomweb', '/viewer', '/healthz'];
+export const RESERVED_PREFIXES = ['/api', '/dicomweb', '/fhir', '/viewer', '/healthz'];
 
 export function isReserved(path: string): boolean {
   return RESERVED_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`));
