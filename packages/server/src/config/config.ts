@@ -129,7 +129,12 @@ function hl7Of(env: Env, f: NonNullable<FileConfig['hl7']>): Config['hl7'] {
       1024,
       64 * 1024 * 1024,
     ),
-    idleTimeoutMs: intOf('HUIYING_HL7_IDLE_MS', env.HUIYING_HL7_IDLE_MS ?? f.idleTimeoutMs, 30 * 60 * 1000, 0),
+    idleTimeoutMs: intOf(
+      'HUIYING_HL7_IDLE_MS',
+      env.HUIYING_HL7_IDLE_MS ?? f.idleTimeoutMs,
+      30 * 60 * 1000,
+      0,
+    ),
     maxConnections: intOf(
       'HUIYING_HL7_MAX_CONNECTIONS',
       env.HUIYING_HL7_MAX_CONNECTIONS ?? f.maxConnections,

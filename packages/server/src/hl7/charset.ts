@@ -97,8 +97,7 @@ export function declaredCharset(msh: MshPeek): string {
 }
 
 export type CharsetResolution =
-  | { ok: true; charset: Hl7Charset; source: 'msh-18' | 'hospital' | 'default' }
-  | { ok: false; label: string };
+  { ok: true; charset: Hl7Charset; source: 'msh-18' | 'hospital' | 'default' } | { ok: false; label: string };
 
 /** The charset to decode a message with: MSH-18, else the hospital default, else UTF-8. */
 export function resolveCharset(declared: string, hospitalDefault: string | undefined): CharsetResolution {

@@ -26,9 +26,16 @@ test('splitMessages: several messages per file (LF, CRLF), or MLLP frames', () =
   const split = splitMessages(Buffer.from(a + '\n' + b, 'utf8'));
   assert.deepEqual(
     split.map((m) => m.toString('utf8')),
-    ['MSH|^~\\&|A|B|||||ORM^O01|1|P|2.5\rPID|1||1||张三', 'MSH|^~\\&|A|B|||||ORM^O01|2|P|2.5\rPID|1||2||李四'],
+    [
+      'MSH|^~\\&|A|B|||||ORM^O01|1|P|2.5\rPID|1||1||张三',
+      'MSH|^~\\&|A|B|||||ORM^O01|2|P|2.5\rPID|1||2||李四',
+    ],
   );
-  const framed = Buffer.concat([mllpFrame(Buffer.from('MSH|x')), Buffer.from('\n'), mllpFrame(Buffer.from('MSH|y'))]);
+  const framed = Buffer.concat([
+    mllpFrame(Buffer.from('MSH|x')),
+    Buffer.from('\n'),
+    mllpFrame(Buffer.from('MSH|y')),
+  ]);
   assert.deepEqual(
     splitMessages(framed).map((m) => m.toString()),
     ['MSH|x', 'MSH|y'],
@@ -62,7 +69,13 @@ describe('huiying hl7 (CLI)', () => {
     listener = await startHl7Listener({
       config: {
         bindAddress: '127.0.0.1',
-        hl7: { port: 0, maxMessageBytes: 1 << 20, idleTimeoutMs: 60_000, maxConnections: 8, defaultUtcOffset: '+08:00' },
+        hl7: {
+          port: 0,
+          maxMessageBytes: 1 << 20,
+          idleTimeoutMs: 60_000,
+          maxConnections: 8,
+          defaultUtcOffset: '+08:00',
+        },
       },
       hospitals,
       ris,
@@ -87,7 +100,14 @@ describe('huiying hl7 (CLI)', () => {
         `OBR|1|PL9||CT001^胸部CT平扫|R|||||||||||||ACC${id}||||||CT`,
       ].join('\n');
     const file = join(dir, 'orders.hl7');
-    await writeFile(file, Buffer.concat([encodeText(msg('CLI1', '19800101'), gb), Buffer.from('\n'), encodeText(msg('CLI2', '19801301'), gb)]));
+    await writeFile(
+      file,
+      Buffer.concat([
+        encodeText(msg('CLI1', '19800101'), gb),
+        Buffer.from('\n'),
+        encodeText(msg('CLI2', '19801301'), gb),
+      ]),
+    );
     const r = await run(['hl7', 'send', '--host', '127.0.0.1', '--port', String(listener.port), file]);
     assert.equal(r.code, 1, r.stderr);
     const lines = r.stdout.trim().split('\n');
@@ -101,10 +121,28 @@ describe('huiying hl7 (CLI)', () => {
 
   test('hl7 sender add / list / remove', async () => {
     assert.equal((await run(['hospital', 'add', 'XINGTAN', '--name', '杏坛医院'])).code, 0);
-    const add = await run(['hl7', 'sender', 'add', 'xingtan', '--hospital', 'XINGTAN', '--application', 'his']);
+    const add = await run([
+      'hl7',
+      'sender',
+      'add',
+      'xingtan',
+      '--hospital',
+      'XINGTAN',
+      '--application',
+      'his',
+    ]);
     assert.equal(add.code, 0, add.stderr);
     assert.match(add.stdout, /XINGTAN\/HIS added for XINGTAN/);
-    const dup = await run(['hl7', 'sender', 'add', 'XINGTAN', '--hospital', 'XINGTAN', '--application', 'HIS']);
+    const dup = await run([
+      'hl7',
+      'sender',
+      'add',
+      'XINGTAN',
+      '--hospital',
+      'XINGTAN',
+      '--application',
+      'HIS',
+    ]);
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /already registered/);
     const list = await run(['hl7', 'sender', 'list']);

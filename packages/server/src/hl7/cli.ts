@@ -93,10 +93,15 @@ async function send(args: string[], out: (line: string) => void): Promise<number
       for (const [i, m] of messages.entries()) {
         const label = messages.length > 1 ? `${file}#${i + 1}` : file;
         try {
-          const ack = await client.sendMessage(m, values.charset !== undefined ? { charset: values.charset } : {});
+          const ack = await client.sendMessage(
+            m,
+            values.charset !== undefined ? { charset: values.charset } : {},
+          );
           sent++;
           const err = ack.errors.map((e) => `${e.code} ${e.message}`).join('; ');
-          out(`${label}\t${ack.ackControlId}\t${ack.code}${ack.text !== '' ? `\t${ack.text}` : ''}${err !== '' && err !== ack.text ? `\t${err}` : ''}`);
+          out(
+            `${label}\t${ack.ackControlId}\t${ack.code}${ack.text !== '' ? `\t${ack.text}` : ''}${err !== '' && err !== ack.text ? `\t${err}` : ''}`,
+          );
           if (ack.code !== 'AA' && ack.code !== 'CA') failed++;
         } catch (err) {
           failed++;
@@ -128,10 +133,16 @@ async function sender(
       if (sub === 'add') {
         const facility = positionals[0];
         if (facility === undefined || values.hospital === undefined)
-          throw new HuiyingError('invalid-input', 'usage: huiying hl7 sender add FACILITY --hospital CODE [--application APP]');
+          throw new HuiyingError(
+            'invalid-input',
+            'usage: huiying hl7 sender add FACILITY --hospital CODE [--application APP]',
+          );
         const h = await a.hospitals.byCode(values.hospital);
         if (h === undefined)
-          throw new HuiyingError('not-found', `hospital ${values.hospital} does not exist (huiying hospital add)`);
+          throw new HuiyingError(
+            'not-found',
+            `hospital ${values.hospital} does not exist (huiying hospital add)`,
+          );
         const s = await repo.addSender({
           hospitalId: h.id,
           sendingFacility: facility,
@@ -153,13 +164,18 @@ async function sender(
       if (sub === 'list') {
         const hs = new Map((await a.hospitals.list()).map((h) => [h.id, h.code]));
         for (const s of await repo.listSenders())
-          out(`${s.id}\t${s.sendingFacility}\t${s.sendingApplication ?? '*'}\t${hs.get(s.hospitalId) ?? '?'}`);
+          out(
+            `${s.id}\t${s.sendingFacility}\t${s.sendingApplication ?? '*'}\t${hs.get(s.hospitalId) ?? '?'}`,
+          );
         return 0;
       }
       if (sub === 'remove') {
         const key = positionals[0];
         if (key === undefined)
-          throw new HuiyingError('invalid-input', 'usage: huiying hl7 sender remove ID | FACILITY [--application APP]');
+          throw new HuiyingError(
+            'invalid-input',
+            'usage: huiying hl7 sender remove ID | FACILITY [--application APP]',
+          );
         let target;
         if (/^\d+$/.test(key)) target = await repo.senderById(Number(key));
         else {
@@ -179,7 +195,9 @@ async function sender(
             target.hospitalId,
           ),
         );
-        out(`HL7 sender ${target.sendingFacility}${target.sendingApplication !== null ? `/${target.sendingApplication}` : ''} removed`);
+        out(
+          `HL7 sender ${target.sendingFacility}${target.sendingApplication !== null ? `/${target.sendingApplication}` : ''} removed`,
+        );
         return 0;
       }
       throw new HuiyingError('invalid-input', `unknown: hl7 sender ${sub ?? ''} (add|list|remove)`);

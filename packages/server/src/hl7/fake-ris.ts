@@ -3,6 +3,7 @@
  * patients and merges with the contract's error semantics (not-found, conflict, idempotent repeats).
  * Everything the intake does not call throws `unsupported`.
  */
+/* eslint-disable @typescript-eslint/require-await -- an in-memory implementation of an async port */
 import type { AccessScope } from '../archive/ports.ts';
 import { HuiyingError } from '../errors.ts';
 import type {
@@ -61,7 +62,10 @@ export class FakeRisService implements RisService {
     const k = this.key(input.hospitalId, acc);
     const existing = this.exams.get(k);
     if (existing !== undefined) {
-      if (JSON.stringify(existing.examItems) === JSON.stringify(input.examItems) && existing.modality === input.modality)
+      if (
+        JSON.stringify(existing.examItems) === JSON.stringify(input.examItems) &&
+        existing.modality === input.modality
+      )
         return { exam: existing, created: false };
       throw new HuiyingError('conflict', `accession ${acc} is already used by another order`);
     }
@@ -120,14 +124,20 @@ export class FakeRisService implements RisService {
     this.calls.push({ method: 'changeOrder', args: [hospitalId, accessionNumber, change], actor });
     const exam = this.exams.get(this.key(hospitalId, accessionNumber));
     if (exam === undefined) throw new HuiyingError('not-found', `no order ${accessionNumber}`);
-    if (exam.status === 'cancelled') throw new HuiyingError('conflict', `order ${accessionNumber} is cancelled`);
+    if (exam.status === 'cancelled')
+      throw new HuiyingError('conflict', `order ${accessionNumber} is cancelled`);
     const { patient, ...rest } = change;
     Object.assign(exam, rest, { version: exam.version + 1 });
     if (patient !== undefined) exam.patient = this.patientOf(hospitalId, patient);
     return exam;
   }
 
-  async cancelOrder(hospitalId: number, accessionNumber: string, reason: string, actor: Actor): Promise<Exam> {
+  async cancelOrder(
+    hospitalId: number,
+    accessionNumber: string,
+    reason: string,
+    actor: Actor,
+  ): Promise<Exam> {
     this.calls.push({ method: 'cancelOrder', args: [hospitalId, accessionNumber, reason], actor });
     const exam = this.exams.get(this.key(hospitalId, accessionNumber));
     if (exam === undefined) throw new HuiyingError('not-found', `no order ${accessionNumber}`);

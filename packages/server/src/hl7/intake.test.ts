@@ -13,31 +13,59 @@ import { parseAck } from './message.ts';
 import { startHl7Listener } from './listener.ts';
 import { MllpClient } from './mllp.ts';
 import { silentLog } from '../logger.ts';
+import type { AuditEventInput } from '../audit/types.ts';
 
 const UTF8 = charsetOf('UTF-8')!;
 const GB = charsetOf('GB18030')!;
 
 let seq = 0;
 /** MSH with MSH-18 at its place; `charset` '' = absent. */
-function msh(type: string, opts: { id?: string; charset?: string; facility?: string; app?: string; time?: string } = {}): string {
+function msh(
+  type: string,
+  opts: { id?: string; charset?: string; facility?: string; app?: string; time?: string } = {},
+): string {
   const id = opts.id ?? `C${++seq}`;
-  const f = ['MSH', '^~\\&', opts.app ?? 'HIS', opts.facility ?? 'CHENCUN', 'HUIYING', 'CENTER', opts.time ?? '20260301083000', '', type, id, 'P', '2.5'];
+  const f = [
+    'MSH',
+    '^~\\&',
+    opts.app ?? 'HIS',
+    opts.facility ?? 'CHENCUN',
+    'HUIYING',
+    'CENTER',
+    opts.time ?? '20260301083000',
+    '',
+    type,
+    id,
+    'P',
+    '2.5',
+  ];
   if (opts.charset !== undefined && opts.charset !== '') f.push('', '', '', '', '', opts.charset);
   return f.join('|');
 }
 
-const PID = 'PID|1||P1001^^^CHENCUN^PI~440101198001011234^^^GA^ID||Zhang^San~张^三||19800101|M|||||13800138000';
+const PID =
+  'PID|1||P1001^^^CHENCUN^PI~440101198001011234^^^GA^ID||Zhang^San~张^三||19800101|M|||||13800138000';
 const PV1 = 'PV1|1|O|呼吸内科门诊^201';
 
 function ormNw(
   acc: string,
-  opts: { id?: string; charset?: string; extraObr?: boolean; time?: string; pid?: string; facility?: string; app?: string } = {},
+  opts: {
+    id?: string;
+    charset?: string;
+    extraObr?: boolean;
+    time?: string;
+    pid?: string;
+    facility?: string;
+    app?: string;
+  } = {},
 ): string {
   return [
     msh('ORM^O01^ORM_O01', opts),
     opts.pid ?? PID,
     PV1,
-    'ORC|NW|PL' + acc + '|||||^^^20260301090000^^S||20260301083000|||D001^李^医生|||20260301083000||0301^呼吸内科',
+    'ORC|NW|PL' +
+      acc +
+      '|||||^^^20260301090000^^S||20260301083000|||D001^李^医生|||20260301083000||0301^呼吸内科',
     `OBR|1|PL${acc}||CT001^胸部CT平扫|S|20260301090000|||||||咳嗽两周，既往体健|||D001^李^医生||${acc}||||||CT|||||||||`,
     'NTE|1|P|发热 38.5℃',
     ...(opts.extraObr === true ? [`OBR|2|PL${acc}||CT002^上腹部CT平扫|S||||||||||||||${acc}||||||CT`] : []),
@@ -53,6 +81,7 @@ for (const kind of await testDatabaseKinds()) {
     let intake: Hl7Intake;
     let chencun: Hospital;
     let xingtan: Hospital;
+    const audited: AuditEventInput[] = [];
 
     before(async () => {
       h = await kind.open();
@@ -63,7 +92,17 @@ for (const kind of await testDatabaseKinds()) {
       await repo.addSender({ hospitalId: chencun.id, sendingFacility: 'chencun' });
       await repo.addSender({ hospitalId: xingtan.id, sendingFacility: 'XINGTAN', sendingApplication: 'HIS' });
       ris = new FakeRisService();
-      intake = new Hl7Intake({ repo, hospitals, ris });
+      intake = new Hl7Intake({
+        repo,
+        hospitals,
+        ris,
+        audit: {
+          record: (e) => {
+            audited.push(e);
+            return true;
+          },
+        },
+      });
     });
     after(async () => {
       await h?.close();
@@ -105,7 +144,12 @@ for (const kind of await testDatabaseKinds()) {
       assert.equal(o.requestingPhysician, '李医生');
       assert.equal(o.scheduledAt, '2026-03-01T01:00:00.000Z');
       assert.equal(o.source, 'hl7');
-      assert.deepEqual(call.actor, { type: 'hl7', id: 'CHENCUN', name: 'CHENCUN/HIS', source: '10.0.0.5:40000' });
+      assert.deepEqual(call.actor, {
+        type: 'hl7',
+        id: 'CHENCUN',
+        name: 'CHENCUN/HIS',
+        source: '10.0.0.5:40000',
+      });
 
       const stored = await repo.messageById(r.messageId!);
       assert.equal(stored?.outcome, 'accepted');
@@ -130,7 +174,9 @@ for (const kind of await testDatabaseKinds()) {
 
     test('XO changes and CA cancels the order; CA of an unknown order is AE', async () => {
       assert.equal((await send(ormNw('A3001'))).ackCode, 'AA');
-      const xo = ormNw('A3001').replace('ORC|NW|', 'ORC|XO|').replace('CT001^胸部CT平扫|S', 'CT003^胸部CT增强|R');
+      const xo = ormNw('A3001')
+        .replace('ORC|NW|', 'ORC|XO|')
+        .replace('CT001^胸部CT平扫|S', 'CT003^胸部CT增强|R');
       const r = await send(xo);
       assert.equal(r.ackCode, 'AA', r.error);
       const change = callsOf('changeOrder').at(-1)!.args[2] as OrderChange;
@@ -139,7 +185,9 @@ for (const kind of await testDatabaseKinds()) {
       // ORC-7.6 says S: still emergency (OBR-5 R wins as it is present)
       assert.equal(change.priority, 'routine');
 
-      const ca = [msh('ORM^O01'), PID, 'ORC|CA|PLA3001|A3001||||||20260301100000|||||||^患者拒绝检查'].join('\r');
+      const ca = [msh('ORM^O01'), PID, 'ORC|CA|PLA3001|A3001||||||20260301100000|||||||^患者拒绝检查'].join(
+        '\r',
+      );
       const rc = await send(ca);
       assert.equal(rc.ackCode, 'AA', rc.error);
       assert.deepEqual(callsOf('cancelOrder').at(-1)!.args, [chencun.id, 'A3001', '患者拒绝检查']);
@@ -177,16 +225,34 @@ for (const kind of await testDatabaseKinds()) {
     });
 
     test('ADT^A08 updates the patient; ADT^A40 merges prior into survivor; unknown prior is AE', async () => {
-      const a08 = [msh('ADT^A08^ADT_A01'), 'EVN|A08|20260301', 'PID|1||P2002^^^CHENCUN||李^四||19751231|F', PV1].join('\r');
+      const a08 = [
+        msh('ADT^A08^ADT_A01'),
+        'EVN|A08|20260301',
+        'PID|1||P2002^^^CHENCUN||李^四||19751231|F',
+        PV1,
+      ].join('\r');
       const r = await send(a08);
       assert.equal(r.ackCode, 'AA', r.error);
       const p = callsOf('upsertPatient').at(-1)!.args[1] as RisPatientInput;
-      assert.deepEqual(p, { patientId: 'P2002', issuer: 'CHENCUN', name: '李^四', birthDate: '19751231', sex: 'F' });
+      assert.deepEqual(p, {
+        patientId: 'P2002',
+        issuer: 'CHENCUN',
+        name: '李^四',
+        birthDate: '19751231',
+        sex: 'F',
+      });
 
-      const a40 = [msh('ADT^A40^ADT_A39'), 'EVN|A40|20260301', 'PID|1||P1001^^^CHENCUN||Zhang^San~张^三', 'MRG|P2002^^^CHENCUN'].join('\r');
+      const a40 = [
+        msh('ADT^A40^ADT_A39'),
+        'EVN|A40|20260301',
+        'PID|1||P1001^^^CHENCUN||Zhang^San~张^三',
+        'MRG|P2002^^^CHENCUN',
+      ].join('\r');
       const m = await send(a40);
       assert.equal(m.ackCode, 'AA', m.error);
-      assert.deepEqual(callsOf('mergePatients').at(-1)!.args.slice(2), [{ patientId: 'P2002', issuer: 'CHENCUN' }]);
+      assert.deepEqual(callsOf('mergePatients').at(-1)!.args.slice(2), [
+        { patientId: 'P2002', issuer: 'CHENCUN' },
+      ]);
 
       const bad = await send([msh('ADT^A40'), 'PID|1||P1001^^^CHENCUN||张三', 'MRG|NOBODY'].join('\r'));
       assert.equal(bad.ackCode, 'AE');
@@ -205,6 +271,11 @@ for (const kind of await testDatabaseKinds()) {
       assert.equal(stored?.hospitalId, null);
       assert.equal(stored?.outcome, 'rejected');
       assert.equal(ris.calls.length, n);
+      const denied = audited.find((e) => e.object === `hl7_message:${r.messageId}`);
+      assert.equal(denied?.outcome, 'denied');
+      assert.equal(denied?.protocol, 'hl7');
+      assert.equal(denied?.actorName, 'NOWHERE/HIS');
+      assert.equal(denied?.source, '10.0.0.5:40000');
       // an application-specific sender does not match other applications of the facility
       const other = await send(ormNw('Z2', { facility: 'XINGTAN', app: 'LIS' }));
       assert.equal(other.ackCode, 'AR');
@@ -214,13 +285,25 @@ for (const kind of await testDatabaseKinds()) {
       const n = ris.calls.length;
       const cases: [string, string, string][] = [
         [ormNw('B1').replace('|19800101|', '|19801340|'), '102', 'PID^1^7'],
-        [ormNw('B2').replace('CT001^胸部CT平扫|S|20260301090000', 'CT001^胸部CT平扫|S|2026023109'), '102', 'OBR^1^6'],
+        [
+          ormNw('B2').replace('CT001^胸部CT平扫|S|20260301090000', 'CT001^胸部CT平扫|S|2026023109'),
+          '102',
+          'OBR^1^6',
+        ],
         [ormNw('B3').replace(PID + '\r', ''), '100', 'PID'],
         [[msh('ORM^O01'), PID, 'ORC|NW|X1|X1'].join('\r'), '100', 'ORC^1'],
         [[msh('ORM^O01'), PID, 'OBR|1|X||CT1^胸部CT'].join('\r'), '100', 'OBR'],
         [ormNw('B4').replace('ORC|NW|', 'ORC|SC|'), '103', 'ORC^1^1'],
-        [ormNw('B5').replace('|CT|||||', '|RAD|||||').replace('CT001^胸部CT平扫', 'X9^特殊检查'), '101', 'OBR^1^24'],
-        [ormNw('B6').replace('PID|1||P1001^^^CHENCUN^PI~440101198001011234^^^GA^ID||', 'PID|1||||'), '101', 'PID^1^3'],
+        [
+          ormNw('B5').replace('|CT|||||', '|RAD|||||').replace('CT001^胸部CT平扫', 'X9^特殊检查'),
+          '101',
+          'OBR^1^24',
+        ],
+        [
+          ormNw('B6').replace('PID|1||P1001^^^CHENCUN^PI~440101198001011234^^^GA^ID||', 'PID|1||||'),
+          '101',
+          'PID^1^3',
+        ],
         [ormNw('B7').replace('|M|||||', '|X|||||'), '103', 'PID^1^8'],
       ];
       for (const [text, code, loc] of cases) {
@@ -230,9 +313,13 @@ for (const kind of await testDatabaseKinds()) {
         assert.equal(ack.errors[0]?.code, code, `${loc}: ${ack.text}`);
         assert.equal(ack.errors[0]?.location, loc, ack.text);
         assert.equal((await repo.messageById(r.messageId!))?.outcome, 'rejected');
+        const failure = audited.find((e) => e.object === `hl7_message:${r.messageId}`);
+        assert.equal(failure?.outcome, 'failure');
+        assert.equal(failure?.hospitalId, chencun.id);
       }
       // a message with two orders where the second is bad: neither is applied
-      const two = ormNw('B8') + '\r' + 'ORC|NW|PL9\rOBR|1|PL9||CT1^胸部CT平扫|R|2026023009||||||||||||B9||||||CT';
+      const two =
+        ormNw('B8') + '\r' + 'ORC|NW|PL9\rOBR|1|PL9||CT1^胸部CT平扫|R|2026023009||||||||||||B9||||||CT';
       const r = await send(two);
       assert.equal(r.ackCode, 'AE');
       assert.equal(ris.calls.length, n);
@@ -280,6 +367,7 @@ for (const kind of await testDatabaseKinds()) {
       const r = await intake.handle(raw, 'peer');
       assert.equal(r.ackCode, 'AE');
       assert.match(r.error ?? '', /not valid UNICODE UTF-8/);
+      assert.match(r.error ?? '', /they are valid GB18030/);
       const stored = await repo.messageById(r.messageId!);
       assert.deepEqual(Buffer.from(stored!.rawBase64, 'base64'), raw);
       assert.ok(stored!.text.includes('\ufffd'));
@@ -297,7 +385,10 @@ for (const kind of await testDatabaseKinds()) {
       assert.ok(rejected.messages.length > 0);
       assert.ok(rejected.messages.every((m) => m.outcome === 'rejected' && m.hospitalId === chencun.id));
       const ids = all.messages.map((m) => m.id);
-      assert.deepEqual(ids, [...ids].sort((a, b) => b - a));
+      assert.deepEqual(
+        ids,
+        [...ids].sort((a, b) => b - a),
+      );
       assert.deepEqual(await repo.listMessages({ hospitalIds: [] }), { messages: [], total: 0 });
     });
 
@@ -305,7 +396,13 @@ for (const kind of await testDatabaseKinds()) {
       const listener = await startHl7Listener({
         config: {
           bindAddress: '127.0.0.1',
-          hl7: { port: 0, maxMessageBytes: 1 << 20, idleTimeoutMs: 60_000, maxConnections: 8, defaultUtcOffset: '+08:00' },
+          hl7: {
+            port: 0,
+            maxMessageBytes: 1 << 20,
+            idleTimeoutMs: 60_000,
+            maxConnections: 8,
+            defaultUtcOffset: '+08:00',
+          },
         },
         hospitals: new KyselyHospitalRepository(h.db),
         ris,

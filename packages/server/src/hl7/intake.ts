@@ -15,11 +15,13 @@
  * gets an ACK (a database failure while storing surfaces as AE 207 without a stored row).
  */
 import type { HospitalRepository } from '../archive/ports.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import type { Log } from '../logger.ts';
 import type { Actor } from '../ris/model.ts';
 import type { RisService } from '../ris/ports.ts';
 import { HuiyingError, messageOf } from '../errors.ts';
 import {
+  charsetOf,
   DEFAULT_CHARSET,
   decodeLenient,
   decodeStrict,
@@ -40,6 +42,9 @@ export interface Hl7IntakeOptions {
   hospitals: HospitalRepository;
   ris: RisService;
   log?: Log;
+  /** messages that are refused (unknown sender: denied; bad content: failure) are audited here; accepted
+   *  ones are audited by the RisService as the order changes they cause */
+  audit?: Pick<AuditLog, 'record'>;
   /** UTC offset of times without a zone (HL7 DTM), default +08:00 */
   defaultUtcOffset?: string;
 }
@@ -104,9 +109,10 @@ function withoutTimestamp(text: string): string {
   const cut = text.search(/[\r\n]/);
   const first = cut < 0 ? text : text.slice(0, cut);
   if (!first.startsWith('MSH') || first.length < 4) return text;
-  const parts = first.split(first[3]!);
+  const fs = first.charAt(3);
+  const parts = first.split(fs);
   if (parts.length > 6) parts[6] = '';
-  return parts.join(first[3]!) + (cut < 0 ? '' : text.slice(cut).replace(/\r\n|\n/g, '\r'));
+  return parts.join(fs) + (cut < 0 ? '' : text.slice(cut).replace(/\r\n|\n/g, '\r'));
 }
 
 const ERROR_CODE: Readonly<Record<string, string>> = {
@@ -122,6 +128,7 @@ export class Hl7Intake {
   private readonly hospitals: HospitalRepository;
   private readonly ris: RisService;
   private readonly log: Log | undefined;
+  private readonly audit: Pick<AuditLog, 'record'> | undefined;
   private readonly offset: string;
 
   constructor(opts: Hl7IntakeOptions) {
@@ -129,6 +136,7 @@ export class Hl7Intake {
     this.hospitals = opts.hospitals;
     this.ris = opts.ris;
     this.log = opts.log;
+    this.audit = opts.audit;
     this.offset = opts.defaultUtcOffset ?? '+08:00';
   }
 
@@ -137,6 +145,7 @@ export class Hl7Intake {
     const receivedAt = new Date().toISOString();
     const env = envelopeOf(raw);
     let messageId: number | undefined;
+    let hospitalId: number | undefined;
     let charset: Hl7Charset = DEFAULT_CHARSET;
     const answer = async (
       code: AckCode,
@@ -158,7 +167,27 @@ export class Hl7Intake {
           this.log?.('error', 'hl7: recording the outcome failed', { messageId, error: messageOf(err) });
         }
       }
-      const level = outcome === 'accepted' || outcome === 'duplicate' ? 'debug' : outcome === 'error' ? 'error' : 'warn';
+      if (outcome === 'rejected' || outcome === 'error') {
+        this.audit?.record({
+          actorType: 'hl7',
+          ...(env.facility !== '' ? { actorId: env.facility.toUpperCase() } : {}),
+          actorName: `${env.facility.toUpperCase() || '?'}/${env.application.toUpperCase() || '*'}`,
+          ...(hospitalId !== undefined ? { hospitalId } : {}),
+          source: peer,
+          protocol: 'hl7',
+          action: 'hl7_message',
+          outcome: outcome === 'rejected' && hospitalId === undefined ? 'denied' : 'failure',
+          status: code,
+          object: `hl7_message:${messageId ?? '-'}`,
+          detail: {
+            messageType: env.messageType,
+            controlId: env.controlId,
+            ...(error !== undefined ? { code: error.code, error: error.message } : {}),
+          },
+        });
+      }
+      const level =
+        outcome === 'accepted' || outcome === 'duplicate' ? 'debug' : outcome === 'error' ? 'error' : 'warn';
       this.log?.(level, `hl7: ${env.messageType || 'message'} ${outcome}`, {
         peer,
         facility: env.facility,
@@ -178,7 +207,15 @@ export class Hl7Intake {
     };
 
     if (env.msh === undefined) {
-      messageId = await this.store(raw, peer, receivedAt, env, null, null, decodeLenient(raw, DEFAULT_CHARSET));
+      messageId = await this.store(
+        raw,
+        peer,
+        receivedAt,
+        env,
+        null,
+        null,
+        decodeLenient(raw, DEFAULT_CHARSET),
+      );
       return answer('AR', 'rejected', {
         code: '100',
         message: '不是 HL7 消息（缺少 MSH 段）/ not an HL7 v2 message: it does not start with an MSH segment',
@@ -192,6 +229,7 @@ export class Hl7Intake {
     try {
       sender = await this.repo.findSender(env.facility, env.application);
       hospital = sender === undefined ? undefined : await this.hospitals.byId(sender.hospitalId);
+      hospitalId = hospital?.id;
     } catch (err) {
       return answer('AE', 'error', { code: '207', message: `内部错误 / internal error: ${messageOf(err)}` });
     }
@@ -220,9 +258,14 @@ export class Hl7Intake {
             : resolved.source === 'hospital'
               ? `the hospital default charset ${hospital?.defaultCharset ?? ''} (MSH-18 empty)`
               : 'UTF-8 (MSH-18 empty and no hospital default charset)';
+        const gb = charsetOf('GB18030');
+        const hint =
+          charset.encoding === 'utf-8' && gb !== undefined && decodeStrict(raw, gb) !== undefined
+            ? '; they are valid GB18030: send MSH-18 GB 18030-2000 or set the hospital default charset'
+            : '';
         charsetError = {
           code: '102',
-          message: `字符集不符 / the bytes are not valid ${charset.hl7}${at !== undefined ? ` (segment at byte ${at})` : ''}, declared by ${where}`,
+          message: `字符集不符 / the bytes are not valid ${charset.hl7}${at !== undefined ? ` (segment at byte ${at})` : ''}, declared by ${where}${hint}`,
           location: 'MSH^1^18',
         };
         text = decodeLenient(raw, charset);
@@ -230,7 +273,15 @@ export class Hl7Intake {
     }
 
     try {
-      messageId = await this.store(raw, peer, receivedAt, env, hospital?.id ?? null, resolved.ok ? charset.hl7 : declared, text);
+      messageId = await this.store(
+        raw,
+        peer,
+        receivedAt,
+        env,
+        hospital?.id ?? null,
+        resolved.ok ? charset.hl7 : declared,
+        text,
+      );
     } catch (err) {
       return answer('AE', 'error', {
         code: '207',
@@ -251,7 +302,10 @@ export class Hl7Intake {
     try {
       msg = parseHl7(text);
     } catch (err) {
-      return answer('AE', 'rejected', { code: '100', message: `无法解析 / cannot parse the message: ${messageOf(err)}` });
+      return answer('AE', 'rejected', {
+        code: '100',
+        message: `无法解析 / cannot parse the message: ${messageOf(err)}`,
+      });
     }
 
     // a resend of an accepted message: acknowledge again, apply nothing
@@ -261,14 +315,21 @@ export class Hl7Intake {
         const me = withoutTimestamp(text);
         if (previous.some((p) => withoutTimestamp(p.text) === me)) return answer('AA', 'duplicate');
       } catch (err) {
-        return answer('AE', 'error', { code: '207', message: `内部错误 / internal error: ${messageOf(err)}` });
+        return answer('AE', 'error', {
+          code: '207',
+          message: `内部错误 / internal error: ${messageOf(err)}`,
+        });
       }
     }
 
     let commands: Hl7Command[];
-    let messageType = env.messageType;
+    let messageType: string;
     try {
-      const mapped = mapMessage(msg, { hospitalId: hospital.id, hospitalCode: hospital.code, defaultOffset: this.offset });
+      const mapped = mapMessage(msg, {
+        hospitalId: hospital.id,
+        hospitalCode: hospital.code,
+        defaultOffset: this.offset,
+      });
       commands = mapped.commands;
       messageType = mapped.messageType;
     } catch (err) {
@@ -278,7 +339,10 @@ export class Hl7Intake {
           message: err.message,
           ...(err.location !== undefined ? { location: err.location } : {}),
         });
-      return answer('AE', 'rejected', { code: '100', message: `无法解析 / cannot map the message: ${messageOf(err)}` });
+      return answer('AE', 'rejected', {
+        code: '100',
+        message: `无法解析 / cannot map the message: ${messageOf(err)}`,
+      });
     }
 
     const actor: Actor = {
@@ -306,7 +370,10 @@ export class Hl7Intake {
         return answer(
           'AE',
           'error',
-          { code: '207', message: `内部错误，请重发 / internal error, resend later: ${messageOf(err)}${partial}` },
+          {
+            code: '207',
+            message: `内部错误，请重发 / internal error, resend later: ${messageOf(err)}${partial}`,
+          },
           examIds,
           messageType,
         );
@@ -320,7 +387,15 @@ export class Hl7Intake {
     const env = envelopeOf(head);
     const message = `消息过大 / the message of ${size} bytes exceeds the limit of ${limit} bytes`;
     try {
-      const id = await this.store(head, peer, new Date().toISOString(), env, null, null, decodeLenient(head, DEFAULT_CHARSET));
+      const id = await this.store(
+        head,
+        peer,
+        new Date().toISOString(),
+        env,
+        null,
+        null,
+        decodeLenient(head, DEFAULT_CHARSET),
+      );
       await this.repo.finishMessage(id, { outcome: 'rejected', ackCode: 'AR', error: message });
     } catch (err) {
       this.log?.('error', 'hl7: storing an oversized message failed', { error: messageOf(err) });

@@ -24,7 +24,7 @@ export interface Hl7ListenerOptions {
   ris: RisService;
   db: Kysely<Schema>;
   log: Log;
-  /** reserved: HL7 intake is recorded in `hl7_messages` and, per exam change, by the RisService */
+  /** refused messages are audited (action `hl7_message`); accepted ones through the RisService */
   audit?: AuditLog;
 }
 
@@ -42,13 +42,14 @@ export async function startHl7Listener(opts: Hl7ListenerOptions): Promise<Hl7Lis
   const cfg = opts.config.hl7;
   if (cfg.port < 0) {
     opts.log('info', 'hl7: listener disabled (HUIYING_HL7_PORT=off)');
-    return { enabled: false, port: -1, address: '', intake: undefined, close: async () => undefined };
+    return { enabled: false, port: -1, address: '', intake: undefined, close: () => Promise.resolve() };
   }
   const intake = new Hl7Intake({
     repo: new Hl7Repository(opts.db),
     hospitals: opts.hospitals,
     ris: opts.ris,
     log: opts.log,
+    ...(opts.audit !== undefined ? { audit: opts.audit } : {}),
     defaultUtcOffset: cfg.defaultUtcOffset,
   });
   const host = cfg.bindAddress ?? opts.config.bindAddress;
@@ -63,7 +64,11 @@ export async function startHl7Listener(opts: Hl7ListenerOptions): Promise<Hl7Lis
     onOversized: (head, size, peer) => intake.oversized(head, size, peer.peer, cfg.maxMessageBytes),
   });
   const { port, address } = await server.listen();
-  opts.log('info', 'hl7: MLLP listener started', { port, bind: address, maxMessageBytes: cfg.maxMessageBytes });
+  opts.log('info', 'hl7: MLLP listener started', {
+    port,
+    bind: address,
+    maxMessageBytes: cfg.maxMessageBytes,
+  });
   return {
     enabled: true,
     port,

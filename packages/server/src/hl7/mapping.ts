@@ -9,8 +9,23 @@
  * - ADT^A08 (and A31): PID → upsertPatient. ADT^A40: each PID + MRG pair → mergePatients.
  */
 import type { Hl7Message, Hl7Segment } from '@medplum/core';
-import type { ExamItem, OrderChange, OrderInput, PatientClass, Priority, RisPatientInput } from '../ris/model.ts';
-import { comp, delimitersOf, fieldText, parseDtm, rawField, unescapeHl7, type Delimiters } from './message.ts';
+import type {
+  ExamItem,
+  OrderChange,
+  OrderInput,
+  PatientClass,
+  Priority,
+  RisPatientInput,
+} from '../ris/model.ts';
+import {
+  comp,
+  delimitersOf,
+  fieldText,
+  parseDtm,
+  rawField,
+  unescapeHl7,
+  type Delimiters,
+} from './message.ts';
 
 export type Hl7Command =
   | { kind: 'placeOrder'; order: OrderInput }
@@ -60,7 +75,12 @@ export function mapMessage(msg: Hl7Message, ctx: MappingContext): MappedMessage 
   const messageType = trigger === '' ? type : `${type}^${trigger}`;
   const version = comp(msh, 12, 1, 0, d);
   if (version !== '' && !version.startsWith('2.'))
-    throw new Hl7RejectError('AR', '203', `不支持的 HL7 版本 / unsupported HL7 version ${version}`, 'MSH^1^12');
+    throw new Hl7RejectError(
+      'AR',
+      '203',
+      `不支持的 HL7 版本 / unsupported HL7 version ${version}`,
+      'MSH^1^12',
+    );
   if (comp(msh, 10, 1, 0, d) === '')
     throw bad('101', '缺少消息控制号 / MSH-10 message control ID is missing', 'MSH^1^10');
   let commands: Hl7Command[];
@@ -133,7 +153,13 @@ function patientIdentifier(
 /** One XPN repetition as DICOM PN components: family^given^middle^prefix^suffix (trailing empties cut). */
 function xpnToPn(seg: Hl7Segment, field: number, r: number, d: Delimiters): string {
   const family = comp(seg, field, 1, r, d, 1);
-  const parts = [family, comp(seg, field, 2, r, d), comp(seg, field, 3, r, d), comp(seg, field, 5, r, d), comp(seg, field, 4, r, d)];
+  const parts = [
+    family,
+    comp(seg, field, 2, r, d),
+    comp(seg, field, 3, r, d),
+    comp(seg, field, 5, r, d),
+    comp(seg, field, 4, r, d),
+  ];
   while (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
   return parts.join('^').replace(/[=\\]/g, ' ');
 }
@@ -184,7 +210,11 @@ function mapPatient(pid: Hl7Segment, d: Delimiters, ctx: MappingContext): RisPat
   if (birth !== '') {
     const dt = parseDtm(birth, ctx.defaultOffset);
     if (dt === undefined)
-      throw bad('102', `出生日期无效 / PID-7 birth date '${birth}' is not a valid date (YYYYMMDD)`, 'PID^1^7');
+      throw bad(
+        '102',
+        `出生日期无效 / PID-7 birth date '${birth}' is not a valid date (YYYYMMDD)`,
+        'PID^1^7',
+      );
     if (birth.length < 8)
       throw bad('102', `出生日期不完整 / PID-7 birth date '${birth}' needs year, month and day`, 'PID^1^7');
     p.birthDate = dt.date;
@@ -224,7 +254,11 @@ function mapMerges(msg: Hl7Message, d: Delimiters, ctx: MappingContext): Hl7Comm
       const survivor = mapPatient(pid, d, ctx);
       const prior = patientIdentifier(seg, 1, d, ctx, 'MRG-1');
       if (prior.patientId === survivor.patientId && prior.issuer === survivor.issuer)
-        throw bad('102', `MRG-1 与 PID-3 相同 / MRG-1 prior ID equals the surviving ID ${prior.patientId}`, 'MRG^1^1');
+        throw bad(
+          '102',
+          `MRG-1 与 PID-3 相同 / MRG-1 prior ID equals the surviving ID ${prior.patientId}`,
+          'MRG^1^1',
+        );
       commands.push({ kind: 'mergePatients', survivor, prior });
       pid = undefined;
     }
@@ -265,7 +299,15 @@ function mapOrders(msg: Hl7Message, d: Delimiters, ctx: MappingContext, omi: boo
   for (const seg of msg.segments) {
     switch (seg.name) {
       case 'ORC':
-        current = { orc: seg, obrs: [], ipcs: [], tq1: undefined, ntes: [], dg1s: [], index: groups.length + 1 };
+        current = {
+          orc: seg,
+          obrs: [],
+          ipcs: [],
+          tq1: undefined,
+          ntes: [],
+          dg1s: [],
+          index: groups.length + 1,
+        };
         groups.push(current);
         lastWasObr = false;
         break;
@@ -295,7 +337,10 @@ function mapOrders(msg: Hl7Message, d: Delimiters, ctx: MappingContext, omi: boo
   const patient = mapPatient(pid, d, ctx);
 
   // one order per accession number; its groups must agree on the order control code
-  const byAccession = new Map<string, { control: 'new' | 'change' | 'cancel'; code: string; groups: OrderGroup[] }>();
+  const byAccession = new Map<
+    string,
+    { control: 'new' | 'change' | 'cancel'; code: string; groups: OrderGroup[] }
+  >();
   for (const g of groups) {
     const code = comp(g.orc, 1, 1, 0, d).toUpperCase();
     const loc = `ORC^${g.index}^1`;
@@ -326,7 +371,10 @@ function mapOrders(msg: Hl7Message, d: Delimiters, ctx: MappingContext, omi: boo
   for (const [accessionNumber, o] of byAccession) {
     if (o.control === 'cancel') {
       const g = o.groups[0]!;
-      const reason = comp(g.orc, 16, 2, 0, d) || comp(g.orc, 16, 1, 0, d) || `HIS 撤销医嘱 / cancelled by HIS (ORC-1 ${o.code})`;
+      const reason =
+        comp(g.orc, 16, 2, 0, d) ||
+        comp(g.orc, 16, 1, 0, d) ||
+        `HIS 撤销医嘱 / cancelled by HIS (ORC-1 ${o.code})`;
       commands.push({ kind: 'cancelOrder', accessionNumber, reason });
       continue;
     }
@@ -357,12 +405,20 @@ function accessionOf(g: OrderGroup, d: Delimiters, omi: boolean): string {
       `ORC^${g.index}^3`,
     );
   if (acc.length > 16)
-    throw bad('102', `检查号过长 / accession number '${acc}' is longer than 16 characters (DICOM SH)`, `ORC^${g.index}^3`);
+    throw bad(
+      '102',
+      `检查号过长 / accession number '${acc}' is longer than 16 characters (DICOM SH)`,
+      `ORC^${g.index}^3`,
+    );
   // every OBR with its own accession must agree
   for (const obr of g.obrs) {
     const own = comp(obr, 18, 1, 0, d);
     if (own !== '' && own !== acc && !omi)
-      throw bad('102', `同一医嘱中检查号不一致 / order ${g.index}: OBR-18 ${own} differs from ${acc}`, 'OBR^1^18');
+      throw bad(
+        '102',
+        `同一医嘱中检查号不一致 / order ${g.index}: OBR-18 ${own} differs from ${acc}`,
+        'OBR^1^18',
+      );
   }
   return acc;
 }
@@ -385,14 +441,16 @@ function orderContent(
   for (const [i, o] of obrs.entries()) {
     const code = comp(o, 4, 1, 0, d);
     const name = comp(o, 4, 2, 0, d) || comp(o, 4, 5, 0, d) || code;
-    if (name === '') throw bad('101', `缺少检查项目 / OBR-4 universal service ID is missing`, `OBR^${i + 1}^4`);
+    if (name === '')
+      throw bad('101', `缺少检查项目 / OBR-4 universal service ID is missing`, `OBR^${i + 1}^4`);
     if (!examItems.some((x) => x.name === name && x.code === (code || undefined)))
       examItems.push(code !== '' && code !== name ? { code, name } : { name });
   }
 
   // modality: OMI IPC-5, else OBR-24, else inferred from the item names / codes
   let modality = '';
-  if (omi) for (const ipc of groups.flatMap((g) => g.ipcs)) modality ||= normalizeModality(comp(ipc, 5, 1, 0, d));
+  if (omi)
+    for (const ipc of groups.flatMap((g) => g.ipcs)) modality ||= normalizeModality(comp(ipc, 5, 1, 0, d));
   for (const o of obrs) modality ||= normalizeModality(comp(o, 24, 1, 0, d));
   for (const it of examItems) modality ||= inferModality(`${it.code ?? ''} ${it.name}`);
   if (modality === '')
@@ -449,7 +507,8 @@ function orderContent(
   if (purpose.length > 0) out.examPurpose = uniq(purpose).join('；').slice(0, 4000);
 
   // requesting department: ORC-17 (text, else code), else PV1-3 point of care
-  const dept = comp(orc, 17, 2, 0, d) || comp(orc, 17, 1, 0, d) || comp(pv1, 3, 1, 0, d) || comp(pv1, 3, 9, 0, d);
+  const dept =
+    comp(orc, 17, 2, 0, d) || comp(orc, 17, 1, 0, d) || comp(pv1, 3, 1, 0, d) || comp(pv1, 3, 9, 0, d);
   if (dept !== '') out.requestingDepartment = dept.slice(0, 200);
   const doctor = personOf(orc, 12, d) || personOf(obr, 16, d);
   if (doctor !== '') out.requestingPhysician = doctor.slice(0, 200);
@@ -518,7 +577,11 @@ function scheduledAt(g: OrderGroup, obr: Hl7Segment, d: Delimiters, ctx: Mapping
     if (v === '') continue;
     const dt = parseDtm(v, ctx.defaultOffset);
     if (dt === undefined)
-      throw bad('102', `日期时间无效 / ${loc.replace(/\^\d+\^/, '-')} '${v}' is not a valid date/time (YYYYMMDDHHMMSS)`, loc);
+      throw bad(
+        '102',
+        `日期时间无效 / ${loc.replace(/\^\d+\^/, '-')} '${v}' is not a valid date/time (YYYYMMDDHHMMSS)`,
+        loc,
+      );
     chosen ??= dt.iso;
   }
   return chosen;

@@ -121,7 +121,9 @@ export function escapeHl7(value: string, d: Delimiters = DEFAULT_DELIMITERS): st
  */
 export function rawField(seg: Hl7Segment | undefined, n: number): string[][] {
   if (seg === undefined) return [];
-  if (n >= seg.fields.length) return [];
+  // MSH: fields[0] is the name and getField(n) is fields[n - 1] (MSH-1 is the separator itself)
+  const last = seg.name === 'MSH' ? seg.fields.length : seg.fields.length - 1;
+  if (n > last || n < 1) return [];
   const f = seg.getField(n);
   const reps = f.components;
   if (reps.length === 1 && reps[0]!.length === 1 && reps[0]![0] === '') return [];
@@ -147,7 +149,11 @@ export function comp(
 }
 
 /** The whole field (first repetition, components joined by the component separator), unescaped. */
-export function fieldText(seg: Hl7Segment | undefined, n: number, d: Delimiters = DEFAULT_DELIMITERS): string {
+export function fieldText(
+  seg: Hl7Segment | undefined,
+  n: number,
+  d: Delimiters = DEFAULT_DELIMITERS,
+): string {
   const reps = rawField(seg, n);
   const first = reps[0];
   if (first === undefined) return '';
@@ -163,7 +169,8 @@ export interface ParsedDtm {
   iso: string;
 }
 
-const DTM_RE = /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?)?)?)?([+-]\d{4})?$/;
+const DTM_RE =
+  /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?)?)?)?([+-]\d{4})?$/;
 
 /**
  * Parse an HL7 DTM/TS (`YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`). Undefined when the value is not a

@@ -1,7 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { MllpClient, MllpFrameScanner, MllpServer, MllpTransportError, mllpFrame, type ScanEvent } from './mllp.ts';
+import {
+  MllpClient,
+  MllpFrameScanner,
+  MllpServer,
+  MllpTransportError,
+  mllpFrame,
+  type ScanEvent,
+} from './mllp.ts';
 import { buildAck, parseAck } from './message.ts';
 import { charsetOf, decodeStrict, encodeText } from './charset.ts';
 
@@ -56,9 +63,10 @@ async function echoServer(
         'utf8',
       );
     },
-    async onOversized(head) {
-      return Buffer.from(`MSH|^~\\&|HUIYING||||||ACK|X|P|2.5\rMSA|AR|${head.length}|too large`, 'utf8');
-    },
+    onOversized: (head) =>
+      Promise.resolve(
+        Buffer.from(`MSH|^~\\&|HUIYING||||||ACK|X|P|2.5\rMSA|AR|${head.length}|too large`, 'utf8'),
+      ),
   });
   const { port } = await server.listen();
   return { server, port, seen };
@@ -112,14 +120,33 @@ describe('MLLP frame scanner', () => {
   test('coalesced frames, garbage between, FS CR split across chunks, FS without CR', () => {
     const s = new MllpFrameScanner();
     const a = frame('A1');
-    const evs = s.push(Buffer.concat([Buffer.from('\r\n junk'), a, Buffer.from('xx'), frame('B2'), frame('C3').subarray(0, 3)]));
+    const evs = s.push(
+      Buffer.concat([
+        Buffer.from('\r\n junk'),
+        a,
+        Buffer.from('xx'),
+        frame('B2'),
+        frame('C3').subarray(0, 3),
+      ]),
+    );
     assert.deepEqual(frames(evs), ['A1', 'B2']);
-    const garbage = evs.filter((e) => e.type === 'garbage').reduce((n, e) => n + (e.type === 'garbage' ? e.bytes : 0), 0);
+    const garbage = evs
+      .filter((e) => e.type === 'garbage')
+      .reduce((n, e) => n + (e.type === 'garbage' ? e.bytes : 0), 0);
     assert.equal(garbage, 9);
     // rest of C3: FS now, CR in the next chunk (must not count as garbage)
     const e2 = s.push(Buffer.from([0x1c]));
     assert.deepEqual(frames(e2), ['C3']);
-    const e3 = s.push(Buffer.concat([Buffer.from([0x0d]), Buffer.from([0x0b]), Buffer.from('D4'), Buffer.from([0x1c, 0x0b]), Buffer.from('E5'), Buffer.from([0x1c, 0x0d])]));
+    const e3 = s.push(
+      Buffer.concat([
+        Buffer.from([0x0d]),
+        Buffer.from([0x0b]),
+        Buffer.from('D4'),
+        Buffer.from([0x1c, 0x0b]),
+        Buffer.from('E5'),
+        Buffer.from([0x1c, 0x0d]),
+      ]),
+    );
     assert.deepEqual(frames(e3), ['D4', 'E5']);
     assert.equal(e3.filter((e) => e.type === 'garbage').length, 0);
   });
@@ -132,7 +159,10 @@ describe('MLLP frame scanner', () => {
     const big = s.push(Buffer.concat([Buffer.from([0x0b]), Buffer.from('0123456789ABCDEF')]));
     const over = big.filter((e) => e.type === 'oversized');
     assert.equal(over.length, 1);
-    assert.deepEqual(frames(s.push(Buffer.concat([Buffer.from('more'), Buffer.from([0x1c, 0x0d]), frame('NEXT')]))), ['NEXT']);
+    assert.deepEqual(
+      frames(s.push(Buffer.concat([Buffer.from('more'), Buffer.from([0x1c, 0x0d]), frame('NEXT')]))),
+      ['NEXT'],
+    );
   });
 });
 
@@ -152,7 +182,12 @@ describe('MLLP server', () => {
   test('frames split byte by byte and garbage between frames', async () => {
     const { server, port } = await echoServer();
     try {
-      const all = Buffer.concat([frame(msg('S1', '张三')), Buffer.from('garbage\r\n'), frame(msg('S2')), frame(msg('S3'))]);
+      const all = Buffer.concat([
+        frame(msg('S1', '张三')),
+        Buffer.from('garbage\r\n'),
+        frame(msg('S2')),
+        frame(msg('S3')),
+      ]);
       const chunks = [...all].map((b) => Buffer.from([b]));
       const { answers } = await rawExchange(port, chunks, 3);
       assert.deepEqual(ackIds(answers), ['S1', 'S2', 'S3']);
@@ -165,7 +200,11 @@ describe('MLLP server', () => {
     const { server, port } = await echoServer({ maxMessageBytes: 1000 });
     try {
       const huge = frame(msg('BIG', 'x'.repeat(5000)));
-      const { answers, closed } = await rawExchange(port, [Buffer.concat([frame(msg('OK1')), huge, frame(msg('LOST'))])], 3);
+      const { answers, closed } = await rawExchange(
+        port,
+        [Buffer.concat([frame(msg('OK1')), huge, frame(msg('LOST'))])],
+        3,
+      );
       assert.equal(answers.length, 2);
       assert.equal(parseAck(answers[0]!).code, 'AA');
       assert.equal(parseAck(answers[1]!).code, 'AR');
@@ -181,13 +220,11 @@ describe('MLLP server', () => {
       host: '127.0.0.1',
       port: 0,
       maxConnections: 1,
-      async onMessage(b) {
+      onMessage(b) {
         seen.push(b.toString());
-        return Buffer.from('MSH|^~\\&|A\rMSA|AA|1');
+        return Promise.resolve(Buffer.from('MSH|^~\\&|A\rMSA|AA|1'));
       },
-      async onOversized() {
-        return Buffer.alloc(0);
-      },
+      onOversized: () => Promise.resolve(Buffer.alloc(0)),
     });
     const { port } = await server.listen();
     const first = net.connect({ port, host: '127.0.0.1' });
@@ -263,14 +300,17 @@ describe('MLLP client', () => {
     const server = new MllpServer({
       host: '127.0.0.1',
       port: 0,
-      async onMessage(b) {
+      onMessage(b) {
         received = b;
         const cs = charsetOf('GB 18030-2000')!;
-        return encodeText('MSH|^~\\&|HUIYING|||||||ACK|A1|P|2.5||||||GB 18030-2000\rMSA|AE|G1|胸部CT平扫 张三', cs);
+        return Promise.resolve(
+          encodeText(
+            'MSH|^~\\&|HUIYING|||||||ACK|A1|P|2.5||||||GB 18030-2000\rMSA|AE|G1|胸部CT平扫 张三',
+            cs,
+          ),
+        );
       },
-      async onOversized() {
-        return Buffer.alloc(0);
-      },
+      onOversized: () => Promise.resolve(Buffer.alloc(0)),
     });
     const { port } = await server.listen();
     const client = new MllpClient({ host: '127.0.0.1', port });
@@ -281,7 +321,8 @@ describe('MLLP client', () => {
       assert.ok(ack.decoded.startsWith('MSH|'));
       assert.equal(ack.code, 'AE');
       assert.deepEqual(received, encodeText(text, charsetOf('GB18030')!));
-      assert.equal(decodeStrict(received!, charsetOf('UTF-8')!), undefined);
+      assert.ok(received !== undefined);
+      assert.equal(decodeStrict(received, charsetOf('UTF-8')!), undefined);
     } finally {
       await client.close();
       await server.close();

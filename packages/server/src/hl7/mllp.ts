@@ -18,7 +18,15 @@
 import net from 'node:net';
 import type { Log } from '../logger.ts';
 import { HuiyingError } from '../errors.ts';
-import { charsetOf, declaredCharset, decodeLenient, decodeStrict, encodeText, peekMsh, DEFAULT_CHARSET } from './charset.ts';
+import {
+  charsetOf,
+  declaredCharset,
+  decodeLenient,
+  decodeStrict,
+  encodeText,
+  peekMsh,
+  DEFAULT_CHARSET,
+} from './charset.ts';
 import { parseAck, type ParsedAck } from './message.ts';
 
 export const VT = 0x0b;
@@ -262,7 +270,14 @@ export class MllpServer {
       peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
       connectionId: this.nextId++,
     };
-    const c: Connection = { socket, info, queue: Promise.resolve(), queued: 0, paused: false, closing: false };
+    const c: Connection = {
+      socket,
+      info,
+      queue: Promise.resolve(),
+      queued: 0,
+      paused: false,
+      closing: false,
+    };
     this.connections.add(c);
     const log = this.opts.log;
     log?.('debug', 'hl7: connection', { peer: info.peer, connection: info.connectionId });
@@ -449,7 +464,8 @@ export class MllpClient {
       const msh = peekMsh(Buffer.from(text.slice(0, text.search(/\r|$/)), 'latin1'));
       label ??= msh === undefined ? undefined : declaredCharset(msh) || undefined;
       const cs = label === undefined ? DEFAULT_CHARSET : charsetOf(label);
-      if (cs === undefined) throw new HuiyingError('invalid-input', `unsupported character set '${label ?? ''}'`);
+      if (cs === undefined)
+        throw new HuiyingError('invalid-input', `unsupported character set '${label ?? ''}'`);
       bytes = encodeText(text, cs);
     } else {
       bytes = message;
@@ -459,7 +475,8 @@ export class MllpClient {
       }
     }
     const sentMsh = peekMsh(bytes);
-    const controlId = sentMsh === undefined ? '' : (sentMsh.fields[10] ?? '').split(sentMsh.fields[2]?.[0] ?? '^')[0]!.trim();
+    const controlId =
+      sentMsh === undefined ? '' : (sentMsh.fields[10] ?? '').split(sentMsh.fields[2]?.[0] ?? '^')[0]!.trim();
     const raw = await this.send(bytes);
     const ackMsh = peekMsh(raw);
     const ackLabel = (ackMsh === undefined ? '' : declaredCharset(ackMsh)) || label;
@@ -469,10 +486,16 @@ export class MllpClient {
     try {
       ack = parseAck(text);
     } catch (err) {
-      throw new HuiyingError('invalid-input', `the answer of ${this.host}:${this.port} is not an HL7 ACK: ${err instanceof Error ? err.message : String(err)}`);
+      throw new HuiyingError(
+        'invalid-input',
+        `the answer of ${this.host}:${this.port} is not an HL7 ACK: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     if (controlId !== '' && ack.ackControlId !== controlId)
-      throw new HuiyingError('invalid-input', `the ACK acknowledges message ${ack.ackControlId}, not ${controlId}`);
+      throw new HuiyingError(
+        'invalid-input',
+        `the ACK acknowledges message ${ack.ackControlId}, not ${controlId}`,
+      );
     return { ...ack, raw, decoded: text };
   }
 
@@ -546,7 +569,9 @@ export class MllpClient {
         if (ev.type === 'frame') {
           const p = this.pending.get(s)?.shift();
           if (p === undefined) {
-            this.log?.('warn', 'hl7: unsolicited frame from peer ignored', { peer: `${this.host}:${this.port}` });
+            this.log?.('warn', 'hl7: unsolicited frame from peer ignored', {
+              peer: `${this.host}:${this.port}`,
+            });
             continue;
           }
           clearTimeout(p.timer);

@@ -87,11 +87,18 @@ export class Hl7Repository {
 
   // ------------------------------------------------------------------ senders
 
-  async addSender(s: { hospitalId: number; sendingFacility: string; sendingApplication?: string | null }): Promise<Hl7Sender> {
+  async addSender(s: {
+    hospitalId: number;
+    sendingFacility: string;
+    sendingApplication?: string | null;
+  }): Promise<Hl7Sender> {
     const facility = normalizeSenderId(s.sendingFacility);
     const application = normalizeSenderId(s.sendingApplication ?? '');
     if (!SENDER_ID.test(facility))
-      throw new HuiyingError('invalid-input', `invalid sending facility '${s.sendingFacility}' (MSH-4 namespace ID, 1–64 characters, no HL7 delimiters)`);
+      throw new HuiyingError(
+        'invalid-input',
+        `invalid sending facility '${s.sendingFacility}' (MSH-4 namespace ID, 1–64 characters, no HL7 delimiters)`,
+      );
     if (application !== '' && !SENDER_ID.test(application))
       throw new HuiyingError('invalid-input', `invalid sending application '${s.sendingApplication ?? ''}'`);
     const existing = await this.db
@@ -109,10 +116,21 @@ export class Hl7Repository {
     try {
       const row = await this.db
         .insertInto('hl7_senders')
-        .values({ hospital_id: s.hospitalId, sending_facility: facility, sending_application: application, created_at: createdAt })
+        .values({
+          hospital_id: s.hospitalId,
+          sending_facility: facility,
+          sending_application: application,
+          created_at: createdAt,
+        })
         .returning('id')
         .executeTakeFirstOrThrow();
-      return { id: Number(row.id), hospitalId: s.hospitalId, sendingFacility: facility, sendingApplication: application || null, createdAt };
+      return {
+        id: Number(row.id),
+        hospitalId: s.hospitalId,
+        sendingFacility: facility,
+        sendingApplication: application || null,
+        createdAt,
+      };
     } catch (err) {
       if (/unique|duplicate/i.test(err instanceof Error ? err.message : String(err)))
         throw new HuiyingError('conflict', `HL7 sender ${facility} is already registered`, { cause: err });
@@ -121,7 +139,11 @@ export class Hl7Repository {
   }
 
   async listSenders(hospitalIds?: readonly number[]): Promise<Hl7Sender[]> {
-    let q = this.db.selectFrom('hl7_senders').selectAll().orderBy('sending_facility').orderBy('sending_application');
+    let q = this.db
+      .selectFrom('hl7_senders')
+      .selectAll()
+      .orderBy('sending_facility')
+      .orderBy('sending_application');
     if (hospitalIds !== undefined) {
       if (hospitalIds.length === 0) return [];
       q = q.where('hospital_id', 'in', [...hospitalIds]);
@@ -150,7 +172,8 @@ export class Hl7Repository {
       .where('sending_facility', '=', f)
       .where('sending_application', 'in', a === '' ? [''] : [a, ''])
       .execute();
-    const exact = rows.find((r) => r.sending_application === a) ?? rows.find((r) => r.sending_application === '');
+    const exact =
+      rows.find((r) => r.sending_application === a) ?? rows.find((r) => r.sending_application === '');
     return exact === undefined ? undefined : senderOf(exact);
   }
 

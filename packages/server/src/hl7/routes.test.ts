@@ -41,8 +41,9 @@ for (const kind of await testDatabaseKinds()) {
       xingtan = await hospitals.create({ code: 'XINGTAN', name: '杏坛医院' });
       audit = new AuditLog(undefined, {
         sink: {
-          append: async (es) => {
+          append: (es) => {
             events.push(...es);
+            return Promise.resolve();
           },
         },
       });
@@ -56,7 +57,10 @@ for (const kind of await testDatabaseKinds()) {
             : typeof (err as { statusCode?: number }).statusCode === 'number'
               ? (err as { statusCode: number }).statusCode
               : 500;
-        void reply.status(status).type('application/problem+json').send({ type: 'about:blank', title: err instanceof Error ? err.message : 'Error', status });
+        void reply
+          .status(status)
+          .type('application/problem+json')
+          .send({ type: 'about:blank', title: err instanceof Error ? err.message : 'Error', status });
       });
       await registerHl7AdminRoutes(app, { sessions: accounts, repo, hospitals, audit });
       const users: [string, Hospital, Role[]][] = [
@@ -66,7 +70,12 @@ for (const kind of await testDatabaseKinds()) {
         ['tech1', chencun, ['member_technologist']],
       ];
       for (const [username, hospital, roles] of users) {
-        const { user } = await accounts.createUser('system', { username, displayName: username, hospitalId: hospital.id, roles });
+        const { user } = await accounts.createUser('system', {
+          username,
+          displayName: username,
+          hospitalId: hospital.id,
+          roles,
+        });
         await accounts.users.setPassword(user.id, await hashPassword(PW), false, new Date());
         const r = await accounts.login(username, PW);
         s[username] = { cookie: `huiying_session=${r.sessionToken}`, csrf: r.csrfToken };
@@ -101,7 +110,13 @@ for (const kind of await testDatabaseKinds()) {
       await h?.close();
     });
 
-    const call = (who: string | undefined, method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, csrf = true) =>
+    const call = (
+      who: string | undefined,
+      method: 'GET' | 'POST' | 'DELETE',
+      url: string,
+      body?: unknown,
+      csrf = true,
+    ) =>
       app.inject({
         method,
         url,
@@ -113,30 +128,65 @@ for (const kind of await testDatabaseKinds()) {
       });
 
     test('senders: system_admin everywhere, hospital_admin only its hospital, auditor reads, others refused', async () => {
-      const a = await call('sysadmin', 'POST', '/api/admin/hl7/senders', { hospitalId: xingtan.id, sendingFacility: 'xingtan', sendingApplication: 'HIS' });
+      const a = await call('sysadmin', 'POST', '/api/admin/hl7/senders', {
+        hospitalId: xingtan.id,
+        sendingFacility: 'xingtan',
+        sendingApplication: 'HIS',
+      });
       assert.equal(a.statusCode, 201, a.body);
-      const sender = (a.json() as { sender: { id: number; sendingFacility: string; sendingApplication: string } }).sender;
+      const sender = a.json<{
+        sender: { id: number; sendingFacility: string; sendingApplication: string };
+      }>().sender;
       assert.equal(sender.sendingFacility, 'XINGTAN');
       assert.equal(sender.sendingApplication, 'HIS');
 
-      const dup = await call('sysadmin', 'POST', '/api/admin/hl7/senders', { hospitalId: chencun.id, sendingFacility: 'XINGTAN', sendingApplication: 'his' });
+      const dup = await call('sysadmin', 'POST', '/api/admin/hl7/senders', {
+        hospitalId: chencun.id,
+        sendingFacility: 'XINGTAN',
+        sendingApplication: 'his',
+      });
       assert.equal(dup.statusCode, 409);
       assert.match(dup.headers['content-type'] ?? '', /problem\+json/);
 
-      const own = await call('ccadmin', 'POST', '/api/admin/hl7/senders', { hospitalId: chencun.id, sendingFacility: 'CHENCUN' });
+      const own = await call('ccadmin', 'POST', '/api/admin/hl7/senders', {
+        hospitalId: chencun.id,
+        sendingFacility: 'CHENCUN',
+      });
       assert.equal(own.statusCode, 201, own.body);
-      const other = await call('ccadmin', 'POST', '/api/admin/hl7/senders', { hospitalId: xingtan.id, sendingFacility: 'XT2' });
+      const other = await call('ccadmin', 'POST', '/api/admin/hl7/senders', {
+        hospitalId: xingtan.id,
+        sendingFacility: 'XT2',
+      });
       assert.equal(other.statusCode, 403);
-      const noCsrf = await call('ccadmin', 'POST', '/api/admin/hl7/senders', { hospitalId: chencun.id, sendingFacility: 'C2' }, false);
+      const noCsrf = await call(
+        'ccadmin',
+        'POST',
+        '/api/admin/hl7/senders',
+        { hospitalId: chencun.id, sendingFacility: 'C2' },
+        false,
+      );
       assert.equal(noCsrf.statusCode, 403);
-      const bad = await call('sysadmin', 'POST', '/api/admin/hl7/senders', { hospitalId: chencun.id, sendingFacility: 'A|B' });
+      const bad = await call('sysadmin', 'POST', '/api/admin/hl7/senders', {
+        hospitalId: chencun.id,
+        sendingFacility: 'A|B',
+      });
       assert.equal(bad.statusCode, 400);
-      const auditorWrite = await call('auditor1', 'POST', '/api/admin/hl7/senders', { hospitalId: chencun.id, sendingFacility: 'C3' });
+      const auditorWrite = await call('auditor1', 'POST', '/api/admin/hl7/senders', {
+        hospitalId: chencun.id,
+        sendingFacility: 'C3',
+      });
       assert.equal(auditorWrite.statusCode, 403);
 
-      const listCc = (await call('ccadmin', 'GET', '/api/admin/hl7/senders')).json() as { senders: { hospitalId: number }[] };
-      assert.deepEqual(listCc.senders.map((x) => x.hospitalId), [chencun.id]);
-      const listAll = (await call('auditor1', 'GET', '/api/admin/hl7/senders')).json() as { senders: unknown[] };
+      const listCc = (await call('ccadmin', 'GET', '/api/admin/hl7/senders')).json<{
+        senders: { hospitalId: number }[];
+      }>();
+      assert.deepEqual(
+        listCc.senders.map((x) => x.hospitalId),
+        [chencun.id],
+      );
+      const listAll = (await call('auditor1', 'GET', '/api/admin/hl7/senders')).json<{
+        senders: unknown[];
+      }>();
       assert.equal(listAll.senders.length, 2);
       assert.equal((await call('tech1', 'GET', '/api/admin/hl7/senders')).statusCode, 403);
       assert.equal((await call(undefined, 'GET', '/api/admin/hl7/senders')).statusCode, 401);
@@ -153,17 +203,22 @@ for (const kind of await testDatabaseKinds()) {
 
     test('messages: scoped by hospital, filtered by outcome and hospital, audited', async () => {
       type Page = { messages: { hospitalId: number | null; outcome: string; text: string }[]; total: number };
-      const all = (await call('sysadmin', 'GET', '/api/admin/hl7/messages')).json() as Page;
+      const all = (await call('sysadmin', 'GET', '/api/admin/hl7/messages')).json<Page>();
       assert.equal(all.total, 4);
       assert.ok(all.messages[0]!.text.includes('张三'));
-      const cc = (await call('ccadmin', 'GET', '/api/admin/hl7/messages')).json() as Page;
+      const cc = (await call('ccadmin', 'GET', '/api/admin/hl7/messages')).json<Page>();
       assert.equal(cc.total, 2);
       assert.ok(cc.messages.every((m) => m.hospitalId === chencun.id));
-      const rej = (await call('auditor1', 'GET', '/api/admin/hl7/messages?outcome=rejected')).json() as Page;
+      const rej = (await call('auditor1', 'GET', '/api/admin/hl7/messages?outcome=rejected')).json<Page>();
       assert.equal(rej.total, 2);
-      const xt = (await call('sysadmin', 'GET', `/api/admin/hl7/messages?hospitalId=${xingtan.id}&limit=1&offset=0`)).json() as Page;
+      const xt = (
+        await call('sysadmin', 'GET', `/api/admin/hl7/messages?hospitalId=${xingtan.id}&limit=1&offset=0`)
+      ).json<Page>();
       assert.equal(xt.total, 1);
-      assert.equal((await call('ccadmin', 'GET', `/api/admin/hl7/messages?hospitalId=${xingtan.id}`)).statusCode, 403);
+      assert.equal(
+        (await call('ccadmin', 'GET', `/api/admin/hl7/messages?hospitalId=${xingtan.id}`)).statusCode,
+        403,
+      );
       assert.equal((await call('tech1', 'GET', '/api/admin/hl7/messages')).statusCode, 403);
       assert.equal((await call('sysadmin', 'GET', '/api/admin/hl7/messages?outcome=bogus')).statusCode, 400);
       await audit.flush();

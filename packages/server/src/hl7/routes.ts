@@ -16,7 +16,13 @@ import { can, resolveSessionCaller, type SessionAuthenticator, type SessionCalle
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { AuditOutcome } from '../audit/types.ts';
 import { HuiyingError } from '../errors.ts';
-import { HL7_OUTCOMES, type Hl7MessageRecord, type Hl7Outcome, type Hl7Repository, type Hl7Sender } from './repository.ts';
+import {
+  HL7_OUTCOMES,
+  type Hl7MessageRecord,
+  type Hl7Outcome,
+  type Hl7Repository,
+  type Hl7Sender,
+} from './repository.ts';
 
 export interface Hl7AdminRoutesOptions {
   sessions: SessionAuthenticator;
@@ -73,7 +79,10 @@ function readableHospitals(c: SessionCaller): number[] | undefined {
   throw new HuiyingError('forbidden', '仅管理员和审计员 / administrators and auditors only');
 }
 
-export async function registerHl7AdminRoutes(app: FastifyInstance, opts: Hl7AdminRoutesOptions): Promise<void> {
+export async function registerHl7AdminRoutes(
+  app: FastifyInstance,
+  opts: Hl7AdminRoutesOptions,
+): Promise<void> {
   const { repo, hospitals, audit } = opts;
   const deps = { sessions: opts.sessions, hospitals };
 
@@ -112,7 +121,8 @@ export async function registerHl7AdminRoutes(app: FastifyInstance, opts: Hl7Admi
 
   function mayManage(req: FastifyRequest, c: SessionCaller, hospitalId: number, object: string): void {
     if (!can(c, 'manage_users', { hospitalId })) {
-      const message = '仅系统管理员或该医院管理员可操作 / only system administrators, or the administrator of this hospital, may do this';
+      const message =
+        '仅系统管理员或该医院管理员可操作 / only system administrators, or the administrator of this hospital, may do this';
       record(req, c, 'admin_change', 'denied', object, { reason: message });
       throw new HuiyingError('forbidden', message);
     }
@@ -158,7 +168,10 @@ export async function registerHl7AdminRoutes(app: FastifyInstance, opts: Hl7Admi
           sendingFacility: b.sendingFacility,
           sendingApplication: b.sendingApplication ?? null,
         });
-        record(req, c, 'admin_change', 'success', object, { op: 'hl7_sender.create', sender: senderOut(sender) });
+        record(req, c, 'admin_change', 'success', object, {
+          op: 'hl7_sender.create',
+          sender: senderOut(sender),
+        });
         return reply.code(201).send({ sender: senderOut(sender) });
       },
     );

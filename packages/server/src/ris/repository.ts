@@ -659,8 +659,8 @@ export class RisRepository {
   }
 
   // ------------------------------------------------------------------------------------- policies
-  async policyJson(hospitalId: number): Promise<{ policy: string; updated_at: string } | undefined> {
-    return this.db
+  async policyJson(db: Db, hospitalId: number): Promise<{ policy: string; updated_at: string } | undefined> {
+    return db
       .selectFrom('hospital_policies')
       .select(['policy', 'updated_at'])
       .where('hospital_id', '=', hospitalId)

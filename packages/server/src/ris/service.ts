@@ -134,10 +134,12 @@ export function createRisService(deps: RisServiceDeps): RisServiceHandle {
     return h;
   }
 
-  async function policy(hospitalId: number): Promise<HospitalPolicy> {
+  /** The hospital's policy (cached 5 s). Inside a transaction pass it as `db`: on SQLite a query on
+   *  another handle would wait for the transaction's own connection forever. */
+  async function policy(hospitalId: number, db: Db = deps.db): Promise<HospitalPolicy> {
     const cached = policyCache.get(hospitalId);
     if (cached !== undefined && Date.now() - cached.at < POLICY_TTL_MS) return cached.policy;
-    const row = await repo.policyJson(hospitalId);
+    const row = await repo.policyJson(db, hospitalId);
     const p: HospitalPolicy =
       row === undefined
         ? defaultPolicy(hospitalId)
@@ -343,7 +345,7 @@ export function createRisService(deps: RisServiceDeps): RisServiceHandle {
   async function suggestForStudy(db: Db, studyId: number, hospitalId: number, at: string): Promise<number> {
     const s = await repo.studyDetail(db, studyId);
     if (s === undefined) return 0;
-    const p = await policy(hospitalId);
+    const p = await policy(hospitalId, db);
     const day = dicomDateToIso(s.studyDate) ?? at.slice(0, 10);
     const from = new Date(
       Date.parse(`${day}T00:00:00Z`) - (p.matchWindowDays + 1) * 86_400_000,
@@ -370,7 +372,7 @@ export function createRisService(deps: RisServiceDeps): RisServiceHandle {
   }
 
   async function suggestForExam(db: Db, exam: Exam, at: string): Promise<void> {
-    const p = await policy(exam.hospitalId);
+    const p = await policy(exam.hospitalId, db);
     const studies = await repo.unlinkedStudiesOfHospital(db, exam.hospitalId);
     for (const s of studies) {
       const score = scorePair(
@@ -663,7 +665,7 @@ export function createRisService(deps: RisServiceDeps): RisServiceHandle {
           c.patientClass !== undefined ||
           c.complex !== undefined
         ) {
-          const p = await policy(hospitalId);
+          const p = await policy(hospitalId, trx);
           const subject = {
             modality: c.modality ?? e.modality,
             bodyPart: c.bodyPart ?? e.bodyPart,
@@ -1002,7 +1004,7 @@ export function createRisService(deps: RisServiceDeps): RisServiceHandle {
       }, 250);
     },
 
-    policy,
+    policy: (hospitalId: number) => policy(hospitalId),
     async setPolicy(p, actor): Promise<HospitalPolicy> {
       await hospitalOf(p.hospitalId);
       const { hospitalId, ...doc } = p;
