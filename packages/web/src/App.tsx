@@ -18,9 +18,18 @@ import {
   ApiOutlined,
   AuditOutlined,
   BankOutlined,
+  ControlOutlined,
   DesktopOutlined,
+  FormOutlined,
+  LinkOutlined,
+  MessageOutlined,
+  OrderedListOutlined,
+  UnorderedListOutlined,
   EyeOutlined,
+  FileTextOutlined,
   HomeOutlined,
+  SendOutlined,
+  SnippetsOutlined,
   KeyOutlined,
   TeamOutlined,
   UserOutlined,
@@ -37,6 +46,19 @@ import { AesPage } from './pages/Aes.tsx';
 import { UsersPage } from './pages/Users.tsx';
 import { TokensPage } from './pages/Tokens.tsx';
 import { AuditPage } from './pages/Audit.tsx';
+import { WorklistPage } from './pages/Worklist.tsx';
+import { ExamPage } from './pages/ExamPage.tsx';
+import { RegisterPage } from './pages/Register.tsx';
+import { MatchingPage } from './pages/Matching.tsx';
+import { PolicyPage } from './pages/Policy.tsx';
+import { Hl7Page } from './pages/Hl7.tsx';
+import {
+  DeliveryOutboxPage,
+  ReportHeaderAdminPage,
+  ReportPrintPage,
+  ReportTemplatesAdminPage,
+  reportingPermissions,
+} from './reporting/index.ts';
 
 export function App() {
   const { i18n } = useTranslation();
@@ -99,6 +121,12 @@ function Guard({ allowed, children }: { allowed: boolean; children: ReactNode })
   );
 }
 
+/** the menu entry a path belongs to (a hospital's policy under 一院一策) */
+function selectedKey(path: string): string {
+  if (/^\/admin\/hospitals\/\d+\/policy$/.test(path)) return '/admin/policy';
+  return path;
+}
+
 function MainLayout() {
   const { me, logout } = useAuth();
   const { t, i18n } = useTranslation();
@@ -107,6 +135,7 @@ function MainLayout() {
   const location = useLocation();
   const [collapsed, setCollapsed] = useState(false);
   const can = permissions(me);
+  const canReport = reportingPermissions(me);
 
   const adminItems: NonNullable<MenuProps['items']> = [
     ...(can.hospitals
@@ -115,10 +144,34 @@ function MainLayout() {
     ...(can.aes ? [{ key: '/admin/aes', icon: <DesktopOutlined />, label: t('nav.aes') }] : []),
     ...(can.users ? [{ key: '/admin/users', icon: <TeamOutlined />, label: t('nav.users') }] : []),
     ...(can.tokens ? [{ key: '/admin/tokens', icon: <ApiOutlined />, label: t('nav.tokens') }] : []),
+    ...(can.policy ? [{ key: '/admin/policy', icon: <ControlOutlined />, label: t('wf.nav.policy') }] : []),
+    ...(can.hl7 ? [{ key: '/admin/hl7', icon: <MessageOutlined />, label: t('wf.nav.hl7') }] : []),
+    ...(canReport.header
+      ? [{ key: '/admin/report-header', icon: <FileTextOutlined />, label: t('rp.nav.header') }]
+      : []),
+    ...(canReport.templates
+      ? [{ key: '/admin/report-templates', icon: <SnippetsOutlined />, label: t('rp.nav.templates') }]
+      : []),
+    ...(canReport.delivery
+      ? [{ key: '/admin/delivery', icon: <SendOutlined />, label: t('rp.nav.delivery') }]
+      : []),
     ...(can.audit ? [{ key: '/admin/audit', icon: <AuditOutlined />, label: t('nav.audit') }] : []),
+  ];
+  const workflowItems: NonNullable<MenuProps['items']> = [
+    ...(can.worklist
+      ? [{ key: '/worklist', icon: <OrderedListOutlined />, label: t('wf.nav.worklist') }]
+      : []),
+    ...(can.myExams
+      ? [{ key: '/my-exams', icon: <UnorderedListOutlined />, label: t('wf.nav.myExams') }]
+      : []),
+    ...(can.register ? [{ key: '/register', icon: <FormOutlined />, label: t('wf.nav.register') }] : []),
+    ...(can.matching ? [{ key: '/matching', icon: <LinkOutlined />, label: t('wf.nav.matching') }] : []),
   ];
   const items: MenuProps['items'] = [
     { key: '/', icon: <HomeOutlined />, label: t('nav.home') },
+    ...(workflowItems.length > 0
+      ? [{ key: 'workflow', label: t('wf.nav.workflow'), type: 'group' as const, children: workflowItems }]
+      : []),
     ...(can.viewer
       ? [
           {
@@ -179,7 +232,7 @@ function MainLayout() {
         </div>
         <Menu
           mode="inline"
-          selectedKeys={[location.pathname]}
+          selectedKeys={[selectedKey(location.pathname)]}
           items={items}
           onClick={(e) => {
             if (e.key.startsWith('/')) void navigate(e.key);
@@ -252,6 +305,88 @@ function MainLayout() {
               element={
                 <Guard allowed={can.audit}>
                   <AuditPage />
+                </Guard>
+              }
+            />
+            <Route
+              path="/worklist"
+              element={
+                <Guard allowed={can.worklist}>
+                  <WorklistPage mode="center" key="center" />
+                </Guard>
+              }
+            />
+            <Route
+              path="/my-exams"
+              element={
+                <Guard allowed={can.myExams}>
+                  <WorklistPage mode="hospital" key="hospital" />
+                </Guard>
+              }
+            />
+            <Route path="/exams/:id" element={<ExamPage />} />
+            <Route path="/exams/:id/report/print" element={<ReportPrintPage />} />
+            <Route
+              path="/admin/report-header"
+              element={
+                <Guard allowed={canReport.header}>
+                  <ReportHeaderAdminPage />
+                </Guard>
+              }
+            />
+            <Route
+              path="/admin/report-templates"
+              element={
+                <Guard allowed={canReport.templates}>
+                  <ReportTemplatesAdminPage />
+                </Guard>
+              }
+            />
+            <Route
+              path="/admin/delivery"
+              element={
+                <Guard allowed={canReport.delivery}>
+                  <DeliveryOutboxPage />
+                </Guard>
+              }
+            />
+            <Route
+              path="/register"
+              element={
+                <Guard allowed={can.register}>
+                  <RegisterPage />
+                </Guard>
+              }
+            />
+            <Route
+              path="/matching"
+              element={
+                <Guard allowed={can.matching}>
+                  <MatchingPage />
+                </Guard>
+              }
+            />
+            <Route
+              path="/admin/policy"
+              element={
+                <Guard allowed={can.policy}>
+                  <PolicyPage />
+                </Guard>
+              }
+            />
+            <Route
+              path="/admin/hospitals/:id/policy"
+              element={
+                <Guard allowed={can.policy}>
+                  <PolicyPage />
+                </Guard>
+              }
+            />
+            <Route
+              path="/admin/hl7"
+              element={
+                <Guard allowed={can.hl7}>
+                  <Hl7Page />
                 </Guard>
               }
             />

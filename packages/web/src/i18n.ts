@@ -1,5 +1,7 @@
 import i18n from 'i18next';
 import { initReactI18next } from 'react-i18next';
+import { workflowEn, workflowZh } from './i18n-workflow.ts';
+import { registerReportingI18n } from './reporting/i18n.ts';
 
 const zh = {
   app: { name: '汇影', subtitle: '区域医学影像平台' },
@@ -169,6 +171,7 @@ const zh = {
   },
   lang: { zh: '中文', en: 'English' },
   errors: { notFound: '页面不存在', forbidden: '您没有权限访问此页面', back: '返回工作台' },
+  wf: workflowZh,
 };
 
 type Tree = { [k: string]: string | Tree };
@@ -353,6 +356,7 @@ const en: typeof zh = {
     forbidden: 'You may not open this page',
     back: 'Back to the workbench',
   },
+  wf: workflowEn,
 };
 
 export const LANGUAGES = ['zh-CN', 'en'] as const;
@@ -390,6 +394,7 @@ void i18n.use(initReactI18next).init({
   fallbackLng: 'zh-CN',
   interpolation: { escapeValue: false },
 });
+registerReportingI18n(i18n);
 document.documentElement.lang = i18n.language;
 
 export default i18n;

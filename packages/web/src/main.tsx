@@ -2,6 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter } from 'react-router-dom';
 import './i18n.ts';
+import './workflow.css';
 import { App } from './App.tsx';
 import { AuthProvider } from './auth.tsx';
 

@@ -8,6 +8,12 @@ export function HomePage() {
   const { me } = useAuth();
   const can = permissions(me);
   const items: { key: string; text: string; to?: string; href?: string }[] = [
+    ...(can.worklist ? [{ key: 'w', text: t('wf.home.worklist'), to: '/worklist' }] : []),
+    ...(can.myExams ? [{ key: 'm', text: t('wf.home.myExams'), to: '/my-exams' }] : []),
+    ...(can.register ? [{ key: 'r', text: t('wf.home.register'), to: '/register' }] : []),
+    ...(can.matching ? [{ key: 'x', text: t('wf.home.matching'), to: '/matching' }] : []),
+    ...(can.policy ? [{ key: 'p', text: t('wf.home.policy'), to: '/admin/policy' }] : []),
+    ...(can.hl7 ? [{ key: 'h7', text: t('wf.home.hl7'), to: '/admin/hl7' }] : []),
     ...(can.hospitals ? [{ key: 'h', text: t('home.canHospitals'), to: '/admin/hospitals' }] : []),
     ...(can.aes ? [{ key: 'a', text: t('home.canAes'), to: '/admin/aes' }] : []),
     ...(can.users ? [{ key: 'u', text: t('home.canUsers'), to: '/admin/users' }] : []),
@@ -43,9 +49,6 @@ export function HomePage() {
           </List.Item>
         )}
       />
-      <Typography.Paragraph type="secondary" style={{ marginTop: 16 }}>
-        {t('home.placeholder')}
-      </Typography.Paragraph>
     </Card>
   );
 }

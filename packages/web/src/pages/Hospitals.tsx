@@ -1,7 +1,8 @@
 import { useState } from 'react';
-import { App, Button, Card, Checkbox, Form, Input, Modal, Table, Tag } from 'antd';
+import { App, Button, Card, Checkbox, Form, Input, Modal, Space, Table, Tag } from 'antd';
 import { PlusOutlined } from '@ant-design/icons';
 import { useTranslation } from 'react-i18next';
+import { useNavigate } from 'react-router-dom';
 import { api, type Hospital } from '../api.ts';
 import { errorText, useList } from './common.tsx';
 
@@ -18,6 +19,7 @@ export function HospitalsPage() {
   const { rows, loading, reload } = useList<Hospital>('/api/admin/hospitals', 'hospitals');
   const [editing, setEditing] = useState<Hospital | 'new' | null>(null);
   const [form] = Form.useForm<Values>();
+  const navigate = useNavigate();
 
   const open = (h: Hospital | 'new'): void => {
     setEditing(h);
@@ -85,9 +87,16 @@ export function HospitalsPage() {
             title: t('common.actions'),
             key: 'a',
             render: (_: unknown, h) => (
-              <Button size="small" onClick={() => open(h)}>
-                {t('common.edit')}
-              </Button>
+              <Space size={4}>
+                <Button size="small" onClick={() => open(h)}>
+                  {t('common.edit')}
+                </Button>
+                {!h.isCenter && (
+                  <Button size="small" onClick={() => void navigate(`/admin/hospitals/${h.id}/policy`)}>
+                    {t('wf.policy.edit')}
+                  </Button>
+                )}
+              </Space>
             ),
           },
         ]}
