@@ -8,6 +8,7 @@ import type { DiagnosticReport, Identifier, Reference, ServiceRequest } from '@m
 import type { Exam } from '../ris/model.ts';
 import type { ReportVersion } from './model.ts';
 import { displayName } from './pdf.ts';
+import { EXT, hospitalSystem, patientSystemOf } from '../fhir/systems.ts';
 
 export const REPORT_VERSION_SYSTEM = 'urn:huiying:report-version';
 export const REPORT_SYSTEM = 'urn:huiying:report';
@@ -25,7 +26,7 @@ export function buildDiagnosticReport(
 ): DiagnosticReport {
   const accession: Identifier = {
     type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'ACSN' }] },
-    system: `urn:huiying:accession:${hospitalCode}`,
+    system: hospitalSystem(hospitalCode, 'accession'),
     value: exam.accessionNumber,
   };
   const basedOn: Reference<ServiceRequest>[] = [{ type: 'ServiceRequest', identifier: accession }];
@@ -34,7 +35,7 @@ export function buildDiagnosticReport(
       type: 'ServiceRequest',
       identifier: {
         type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'PLAC' }] },
-        system: `urn:huiying:placer:${hospitalCode}`,
+        system: hospitalSystem(hospitalCode, 'placer'),
         value: exam.placerOrderNumber,
       },
     });
@@ -71,7 +72,7 @@ export function buildDiagnosticReport(
     subject: {
       type: 'Patient',
       identifier: {
-        system: `urn:huiying:patient:${hospitalCode}:${exam.patient.issuer}`,
+        system: patientSystemOf(exam.patient.issuer, hospitalCode),
         value: exam.patient.patientId,
       },
       display: displayName(exam.patient.name),
@@ -92,9 +93,9 @@ export function buildDiagnosticReport(
       : {}),
     conclusion: v.impression,
     extension: [
-      { url: 'urn:huiying:fhir:report-positive', valueBoolean: v.positive },
-      { url: 'urn:huiying:fhir:report-critical', valueBoolean: v.critical },
-      ...(v.reason !== null ? [{ url: 'urn:huiying:fhir:correction-reason', valueString: v.reason }] : []),
+      { url: `${EXT}report-positive`, valueBoolean: v.positive },
+      { url: `${EXT}report-critical`, valueBoolean: v.critical },
+      ...(v.reason !== null ? [{ url: `${EXT}correction-reason`, valueString: v.reason }] : []),
     ],
     text: { status: 'generated', div: html },
     ...(pdf !== undefined
