@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DimseServer, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@huiying/dimse';
 import type { Config } from './config/config.ts';
-import { openDatabase, type DatabaseHandle } from './db/database.ts';
+import { openDatabase, optimizeStatistics, type DatabaseHandle } from './db/database.ts';
 import { openIndexServices } from './archive/index-writer.ts';
 import { openBlobStore } from './storage/open-blob-store.ts';
 import type { BlobStore } from './storage/blob-store.ts';
@@ -78,6 +78,12 @@ export async function openArchive(
     strict: config.ingest.strict,
   });
   const audit = new AuditLog(new AuditRepository(database.db, database.dialect), { log });
+  // planner statistics (SQLite): now and every hour
+  await optimizeStatistics(database, true).catch((err: unknown) =>
+    log('warn', 'pragma optimize failed', { error: err instanceof Error ? err.message : String(err) }),
+  );
+  const optimizer = setInterval(() => void optimizeStatistics(database).catch(() => undefined), 3_600_000);
+  optimizer.unref();
   const bus = openEventBus({ dialect: database.dialect, databaseUrl: config.databaseUrl, log });
   const ris = createRisService({
     db: database.db,
@@ -114,6 +120,7 @@ export async function openArchive(
     ris,
     reporting,
     async close() {
+      clearInterval(optimizer);
       await reporting.close();
       await ingest.close();
       await ris.close();

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { migrationProvider, type DialectName } from './migrations.ts';
@@ -116,6 +116,17 @@ export function openSqliteKysely(path: string, options: SqliteConnectionOptions 
     throw e;
   }
   return new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+}
+
+/**
+ * SQLite keeps no statistics unless asked: without them the planner picks indexes by shape (e.g. the
+ * unique accession index for a member hospital's day). `PRAGMA optimize` gathers what is missing or stale
+ * (cheap; the SQLite documentation's advice: on open with 0x10002, then periodically). PostgreSQL's
+ * autovacuum analyzes by itself.
+ */
+export async function optimizeStatistics(handle: DatabaseHandle, first = false): Promise<void> {
+  if (handle.dialect !== 'sqlite') return;
+  await sql.raw(first ? 'pragma optimize=0x10002' : 'pragma optimize').execute(handle.db);
 }
 
 /** Run every pending migration; throws with the failing migration's error. */

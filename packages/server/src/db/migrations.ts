@@ -22,6 +22,7 @@ import { accountsMigration } from './migrations-accounts.ts';
 import { auditMigration } from './migrations-audit.ts';
 import { hospitalAuthPolicyMigration } from './migrations-policy.ts';
 import { workflowMigration } from './migrations-workflow.ts';
+import { worklistIndexesMigration } from './migrations-worklist.ts';
 import { reportingMigration } from './migrations-reporting.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -239,6 +240,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
         '0005_hospital_auth_policy': hospitalAuthPolicyMigration(),
         '0006_workflow': workflowMigration(dialect),
         '0007_reporting': reportingMigration(dialect),
+        '0008_worklist_indexes': worklistIndexesMigration(dialect),
       });
     },
   };

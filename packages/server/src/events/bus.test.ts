@@ -184,29 +184,32 @@ test('PgEventBus: two nodes on one PostgreSQL database', { skip: pgSkip }, async
       assert.equal(resyncB.length, 0);
     });
 
-    await t.test('malformed and foreign notifications are ignored; a sequence gap asks for a resync', async () => {
-      onB.length = 0;
-      await adminQuery(db.url, "select pg_notify('huiying_events', $1)", ['{"bogus":true}']);
-      // an echo of B's own node id is skipped
-      await adminQuery(db.url, "select pg_notify('huiying_events', $1)", [
-        encodeEnvelope('node-b', 999, ev(77)),
-      ]);
-      // a third node: seq 1, then seq 3 (2 lost)
-      await adminQuery(db.url, "select pg_notify('huiying_events', $1)", [
-        encodeEnvelope('node-c', 1, ev(81)),
-      ]);
-      await adminQuery(db.url, "select pg_notify('huiying_events', $1)", [
-        encodeEnvelope('node-c', 3, ev(83)),
-      ]);
-      await waitFor(() => onB.length >= 2, 'B to receive node-c events');
-      assert.deepEqual(
-        onB.map((e) => e.examId),
-        [81, 83],
-      );
-      assert.deepEqual(resyncB, [{ reason: 'gap', nodeId: 'node-c' }]);
-      assert.ok(linesB.some((l) => l.msg.includes('malformed')));
-      resyncB.length = 0;
-    });
+    await t.test(
+      'malformed and foreign notifications are ignored; a sequence gap asks for a resync',
+      async () => {
+        onB.length = 0;
+        await adminQuery(db.url, "select pg_notify('huiying_events', $1)", ['{"bogus":true}']);
+        // an echo of B's own node id is skipped
+        await adminQuery(db.url, "select pg_notify('huiying_events', $1)", [
+          encodeEnvelope('node-b', 999, ev(77)),
+        ]);
+        // a third node: seq 1, then seq 3 (2 lost)
+        await adminQuery(db.url, "select pg_notify('huiying_events', $1)", [
+          encodeEnvelope('node-c', 1, ev(81)),
+        ]);
+        await adminQuery(db.url, "select pg_notify('huiying_events', $1)", [
+          encodeEnvelope('node-c', 3, ev(83)),
+        ]);
+        await waitFor(() => onB.length >= 2, 'B to receive node-c events');
+        assert.deepEqual(
+          onB.map((e) => e.examId),
+          [81, 83],
+        );
+        assert.deepEqual(resyncB, [{ reason: 'gap', nodeId: 'node-c' }]);
+        assert.ok(linesB.some((l) => l.msg.includes('malformed')));
+        resyncB.length = 0;
+      },
+    );
 
     await t.test('an event too big for NOTIFY is delivered locally only', async () => {
       onA.length = 0;
@@ -226,23 +229,26 @@ test('PgEventBus: two nodes on one PostgreSQL database', { skip: pgSkip }, async
       resyncB.length = 0;
     });
 
-    await t.test('LISTEN connection killed → reconnects, tells subscribers to resync, delivers again', async () => {
-      const pid = b.listenerPid();
-      assert.ok(pid !== undefined);
-      const killed = await adminQuery(db.url, 'select pg_terminate_backend($1) as ok', [pid]);
-      assert.equal(killed.rows[0]?.ok, true);
-      await waitFor(() => b.stats().reconnects >= 1 && b.stats().listening, 'B to reconnect');
-      assert.notEqual(b.listenerPid(), pid);
-      assert.deepEqual(resyncB, [{ reason: 'reconnected' }]);
-      assert.ok(linesB.some((l) => l.level === 'warn' && l.msg.includes('LISTEN connection lost')));
-      onB.length = 0;
-      a.publish(ev(100));
-      await waitFor(() => onB.length >= 1, 'B to receive after reconnecting');
-      assert.deepEqual(
-        onB.map((e) => e.examId),
-        [100],
-      );
-    });
+    await t.test(
+      'LISTEN connection killed → reconnects, tells subscribers to resync, delivers again',
+      async () => {
+        const pid = b.listenerPid();
+        assert.ok(pid !== undefined);
+        const killed = await adminQuery(db.url, 'select pg_terminate_backend($1) as ok', [pid]);
+        assert.equal((killed.rows[0] as { ok: boolean } | undefined)?.ok, true);
+        await waitFor(() => b.stats().reconnects >= 1 && b.stats().listening, 'B to reconnect');
+        assert.notEqual(b.listenerPid(), pid);
+        assert.deepEqual(resyncB, [{ reason: 'reconnected' }]);
+        assert.ok(linesB.some((l) => l.level === 'warn' && l.msg.includes('LISTEN connection lost')));
+        onB.length = 0;
+        a.publish(ev(100));
+        await waitFor(() => onB.length >= 1, 'B to receive after reconnecting');
+        assert.deepEqual(
+          onB.map((e) => e.examId),
+          [100],
+        );
+      },
+    );
 
     await t.test('publishing survives a killed NOTIFY connection', async () => {
       // kill every connection of the database except the two LISTEN ones (A's NOTIFY pool connection)
@@ -266,35 +272,39 @@ test('PgEventBus: two nodes on one PostgreSQL database', { skip: pgSkip }, async
   }
 });
 
-test('PgEventBus: close() sends what is queued; a node that cannot reach PostgreSQL keeps retrying', { skip: pgSkip }, async () => {
-  const db = await createTestDatabase('huiying_events');
-  const a = new PgEventBus({ databaseUrl: db.url });
-  const b = new PgEventBus({ databaseUrl: db.url });
-  try {
-    await Promise.all([a.ready(), b.ready()]);
-    const onB: number[] = [];
-    b.subscribe((e) => onB.push(e.examId));
-    a.publish(ev(1));
-    a.publish(ev(2));
-    await a.close(); // flushes before closing
-    await waitFor(() => onB.length >= 2, 'B to receive the flushed events');
-    assert.deepEqual(onB, [1, 2]);
-    assert.equal(a.stats().listening, false);
-  } finally {
-    await a.close();
-    await b.close();
-    await db.drop();
-  }
-  // unreachable server: no throw, local delivery still works, not listening
-  const url = new URL(pgAdminUrl());
-  url.port = '1';
-  const { log, lines } = captureLog();
-  const lonely = new PgEventBus({ databaseUrl: url.toString(), log, reconnectMs: 20, maxReconnectMs: 40 });
-  const got: number[] = [];
-  lonely.subscribe((e) => got.push(e.examId));
-  lonely.publish(ev(5));
-  assert.deepEqual(got, [5]);
-  await waitFor(() => lines.filter((l) => l.msg.includes('reconnecting')).length >= 2, 'retries');
-  assert.equal(lonely.stats().listening, false);
-  await lonely.close();
-});
+test(
+  'PgEventBus: close() sends what is queued; a node that cannot reach PostgreSQL keeps retrying',
+  { skip: pgSkip },
+  async () => {
+    const db = await createTestDatabase('huiying_events');
+    const a = new PgEventBus({ databaseUrl: db.url });
+    const b = new PgEventBus({ databaseUrl: db.url });
+    try {
+      await Promise.all([a.ready(), b.ready()]);
+      const onB: number[] = [];
+      b.subscribe((e) => onB.push(e.examId));
+      a.publish(ev(1));
+      a.publish(ev(2));
+      await a.close(); // flushes before closing
+      await waitFor(() => onB.length >= 2, 'B to receive the flushed events');
+      assert.deepEqual(onB, [1, 2]);
+      assert.equal(a.stats().listening, false);
+    } finally {
+      await a.close();
+      await b.close();
+      await db.drop();
+    }
+    // unreachable server: no throw, local delivery still works, not listening
+    const url = new URL(pgAdminUrl());
+    url.port = '1';
+    const { log, lines } = captureLog();
+    const lonely = new PgEventBus({ databaseUrl: url.toString(), log, reconnectMs: 20, maxReconnectMs: 40 });
+    const got: number[] = [];
+    lonely.subscribe((e) => got.push(e.examId));
+    lonely.publish(ev(5));
+    assert.deepEqual(got, [5]);
+    await waitFor(() => lines.filter((l) => l.msg.includes('reconnecting')).length >= 2, 'retries');
+    assert.equal(lonely.stats().listening, false);
+    await lonely.close();
+  },
+);

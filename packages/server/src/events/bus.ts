@@ -176,9 +176,10 @@ export class InProcessEventBus implements LiveEventBus {
     };
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closed = true;
     this.#fanout.clear();
+    return Promise.resolve();
   }
 }
 
@@ -283,6 +284,7 @@ export class PgEventBus implements LiveEventBus {
   readonly #pool: pg.Pool;
 
   #closed = false;
+  #closing = false;
   #seq = 0;
   #queue: string[] = [];
   #flushing: Promise<void> | undefined;
@@ -391,13 +393,15 @@ export class PgEventBus implements LiveEventBus {
 
   /** The backend pid of the LISTEN connection (tests kill it with pg_terminate_backend). */
   listenerPid(): number | undefined {
-    const c = this.#listener as (pg.Client & { processID?: number | null }) | undefined;
+    // `processID` is set by pg once connected (not in its type declarations)
+    const c = this.#listener as unknown as { processID?: number | null } | undefined;
     return this.#listening ? (c?.processID ?? undefined) : undefined;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    // send what is queued before closing
+    this.#closing = true;
+    // send what is queued before closing (one attempt: an unreachable database must not delay shutdown)
     while (this.#queue.length > 0 || this.#flushing !== undefined) await this.#flush();
     this.#closed = true;
     this.#fanout.clear();
@@ -433,6 +437,10 @@ export class PgEventBus implements LiveEventBus {
               error: messageOf(err),
               events: batch.length,
             });
+            if (this.#closing) {
+              this.#sendFailures += this.#queue.length;
+              this.#queue = [];
+            }
           }
         }
       } finally {
@@ -573,6 +581,9 @@ export interface OpenEventBusOptions {
 /** SQLite: one node, in-process. PostgreSQL: LISTEN/NOTIFY across every node on the database. */
 export function openEventBus(opts: OpenEventBusOptions): LiveEventBus {
   if (opts.dialect === 'postgres')
-    return new PgEventBus({ databaseUrl: opts.databaseUrl, ...(opts.log !== undefined ? { log: opts.log } : {}) });
+    return new PgEventBus({
+      databaseUrl: opts.databaseUrl,
+      ...(opts.log !== undefined ? { log: opts.log } : {}),
+    });
   return new InProcessEventBus(opts.log !== undefined ? { log: opts.log } : {});
 }

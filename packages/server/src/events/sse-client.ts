@@ -100,43 +100,46 @@ export async function openSse(url: string, opts: { cookie?: string } = {}): Prom
     return stream;
   }
   const body = res.body;
+  /** one block (the text between blank lines) */
+  const block = (text: string): void => {
+    let event = '';
+    const data: string[] = [];
+    for (const line of text.split('\n')) {
+      if (line.startsWith(':')) {
+        comments.push(line.slice(1).trim());
+        continue;
+      }
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+      else if (field === 'retry' && /^\d+$/.test(value)) stream.retry = Number(value);
+    }
+    if (data.length === 0) return;
+    const m: SseMessage = {
+      event: event === '' ? 'message' : event,
+      data: data.join('\n'),
+      receivedAt: performance.now(),
+    };
+    messages.push(m);
+    stream.onMessage?.(m);
+  };
   void (async () => {
     const decoder = new TextDecoder();
     let buf = '';
-    let event = '';
-    let data: string[] = [];
     try {
       for await (const chunk of body) {
-        buf += decoder.decode(chunk as Uint8Array, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).replace(/\r$/, '');
-          buf = buf.slice(nl + 1);
-          if (line === '') {
-            if (data.length > 0) {
-              const m: SseMessage = {
-                event: event === '' ? 'message' : event,
-                data: data.join('\n'),
-                receivedAt: performance.now(),
-              };
-              messages.push(m);
-              stream.onMessage?.(m);
-            }
-            event = '';
-            data = [];
-            continue;
-          }
-          if (line.startsWith(':')) {
-            comments.push(line.slice(1).trim());
-            continue;
-          }
-          const colon = line.indexOf(':');
-          const field = colon < 0 ? line : line.slice(0, colon);
-          const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'event') event = value;
-          else if (field === 'data') data.push(value);
-          else if (field === 'retry' && /^\d+$/.test(value)) stream.retry = Number(value);
+        const text = decoder.decode(chunk as Uint8Array, { stream: true });
+        buf += text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text;
+        let start = 0;
+        for (;;) {
+          const end = buf.indexOf('\n\n', start);
+          if (end < 0) break;
+          block(buf.slice(start, end));
+          start = end + 2;
         }
+        if (start > 0) buf = buf.slice(start);
         wake();
       }
     } catch {

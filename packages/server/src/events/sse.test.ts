@@ -19,9 +19,9 @@ const LECONG: Hospital = { id: 3, code: 'LECONG', name: '乐从医院', isCenter
 
 const hospitals: HospitalRepository = {
   create: () => Promise.reject(new Error('read-only')),
-  list: async () => [CENTER, CHENCUN, LECONG],
-  byCode: async (code) => [CENTER, CHENCUN, LECONG].find((h) => h.code === code),
-  byId: async (id) => [CENTER, CHENCUN, LECONG].find((h) => h.id === id),
+  list: () => Promise.resolve([CENTER, CHENCUN, LECONG]),
+  byCode: (code) => Promise.resolve([CENTER, CHENCUN, LECONG].find((h) => h.code === code)),
+  byId: (id) => Promise.resolve([CENTER, CHENCUN, LECONG].find((h) => h.id === id)),
 };
 
 function session(
@@ -75,7 +75,7 @@ const mc = sessionsByToken.get('mustchange-token');
 if (mc !== undefined) mc.user.mustChangePassword = true;
 
 const sessions: SessionAuthenticator = {
-  authenticate: async (token) => sessionsByToken.get(token),
+  authenticate: (token) => Promise.resolve(sessionsByToken.get(token)),
 };
 
 function ev(examId: number, hospitalId: number, over: Partial<ExamChangeEvent> = {}): ExamChangeEvent {
@@ -166,7 +166,10 @@ test('GET /api/events: headers, retry, scope filtering (member: own hospital; ce
 
     const m1 = await member.next();
     assert.equal(m1.event, 'exam');
-    assert.deepEqual(JSON.parse(m1.data), { ...ev(2, CHENCUN.id, { change: '登记', status: 'registered' }), at: (JSON.parse(m1.data) as ExamChangeEvent).at });
+    assert.deepEqual(JSON.parse(m1.data), {
+      ...ev(2, CHENCUN.id, { change: '登记', status: 'registered' }),
+      at: (JSON.parse(m1.data) as ExamChangeEvent).at,
+    });
     assert.equal((JSON.parse((await member.next()).data) as ExamChangeEvent).examId, 4);
 
     for (const s of [center, auditor]) {
@@ -262,7 +265,7 @@ test('GET /api/events: ping comments, session end, resync, per-user limit, close
     pingMs: 20,
     recheckMs: 20,
     maxPerUser: 2,
-    sessionValid: async (s) => !revoked.has(s.session.id),
+    sessionValid: (s) => Promise.resolve(!revoked.has(s.session.id)),
   });
   try {
     await t.test('a ping comment arrives on an idle stream', async () => {
@@ -326,7 +329,7 @@ test('GET /api/events: ping comments, session end, resync, per-user limit, close
   }
 });
 
-test('GET /api/events: a stream ends at the session\'s absolute expiry', async () => {
+test("GET /api/events: a stream ends at the session's absolute expiry", async () => {
   const bus = new InProcessEventBus();
   const h = await serve(bus, { pingMs: 20 });
   sessionsByToken.set(
@@ -350,7 +353,7 @@ test('sessionCheck: revoked, expired and idle sessions are invalid; it never tou
   const now = Date.parse('2026-11-26T10:00:00Z');
   const base = session(1, 1, ['center_radiologist']).session;
   const records = new Map<string, SessionRecord>();
-  const check = sessionCheck({ byId: async (id) => records.get(id) }, () => now);
+  const check = sessionCheck({ byId: (id) => Promise.resolve(records.get(id)) }, () => now);
   const auth = session(1, 1, ['center_radiologist']);
   assert.equal(await check(auth), false); // unknown
   records.set(base.id, {
@@ -361,7 +364,11 @@ test('sessionCheck: revoked, expired and idle sessions are invalid; it never tou
   assert.equal(await check(auth), true);
   records.set(base.id, { ...base, revokedAt: new Date(now).toISOString() });
   assert.equal(await check(auth), false);
-  records.set(base.id, { ...base, lastSeenAt: new Date(now).toISOString(), expiresAt: new Date(now - 1).toISOString() });
+  records.set(base.id, {
+    ...base,
+    lastSeenAt: new Date(now).toISOString(),
+    expiresAt: new Date(now - 1).toISOString(),
+  });
   assert.equal(await check(auth), false);
   records.set(base.id, {
     ...base,

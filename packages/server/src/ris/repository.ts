@@ -6,6 +6,7 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { AccessScope } from '../archive/ports.ts';
 import type { Schema } from '../db/schema.ts';
+import type { DialectName } from '../db/migrations.ts';
 import type { ExamsTable, RisPatientsTable } from '../db/migrations-workflow.ts';
 import type {
   Exam,
@@ -147,10 +148,15 @@ export function searchTextOf(patientName: string, patientId: string, accession: 
   return `${patientName.replace(/[\^=]/g, ' ')} ${patientId} ${accession}`.toLowerCase();
 }
 
+/** states whose tab lists the newest first (the urgency order is for work still to do) */
+const CLOSED_STATES: readonly string[] = ['reviewed', 'cancelled', 'returned'];
+
 export class RisRepository {
   readonly db: Kysely<Schema>;
-  constructor(db: Kysely<Schema>) {
+  readonly #dialect: DialectName;
+  constructor(db: Kysely<Schema>, dialect: DialectName = 'sqlite') {
     this.db = db;
+    this.#dialect = dialect;
   }
 
   // ------------------------------------------------------------------------------------ patients
@@ -349,10 +355,18 @@ export class RisRepository {
   #filtered(q: WorklistQuery, scope: AccessScope, now: string, withStatus: boolean) {
     // every filter is on the exams row (search_text included): counts never join
     let s = this.db.selectFrom('exams as e');
-    if (scope.kind === 'hospitals') s = s.where('e.hospital_id', 'in', [...scope.hospitalIds, -1]);
+    // one hospital as `=`: SQLite reads (hospital_id, urgency…) in order only for an equality
+    if (scope.kind === 'hospitals')
+      s =
+        scope.hospitalIds.length === 1
+          ? s.where('e.hospital_id', '=', scope.hospitalIds[0] ?? -1)
+          : s.where('e.hospital_id', 'in', [...scope.hospitalIds, -1]);
     if (withStatus && q.status !== undefined && q.status.length > 0) s = s.where('e.status', 'in', q.status);
     if (q.hospitalIds !== undefined && q.hospitalIds.length > 0)
-      s = s.where('e.hospital_id', 'in', q.hospitalIds);
+      s =
+        q.hospitalIds.length === 1
+          ? s.where('e.hospital_id', '=', q.hospitalIds[0] ?? -1)
+          : s.where('e.hospital_id', 'in', q.hospitalIds);
     if (q.modalities !== undefined && q.modalities.length > 0) s = s.where('e.modality', 'in', q.modalities);
     if (q.priority !== undefined) s = s.where('e.priority', '=', q.priority);
     if (q.from !== undefined) s = s.where('e.registered_at', '>=', q.from);
@@ -361,8 +375,16 @@ export class RisRepository {
     if (q.overdue === true)
       s = s.where('e.due_at', '<', now).where('e.status', 'in', ['examined', 'matched']);
     if (q.readAtCenter === true) s = s.where('e.read_at_center', '=', 1);
-    if (q.text !== undefined && q.text.trim() !== '')
-      s = s.where(sql<boolean>`e.search_text like ${containsPattern(q.text.trim())} escape '\\'`);
+    if (q.text !== undefined && q.text.trim() !== '') {
+      const text = q.text.trim().toLowerCase();
+      // SQLite: the FTS5 trigram index for three characters or more (a quoted phrase = a substring)
+      if (this.#dialect === 'sqlite' && [...text].length >= 3)
+        s = s.where(
+          sql<boolean>`e.id in (select rowid from exams_fts where exams_fts match ${`"${text.replaceAll('"', '""')}"`})`,
+        );
+      // PostgreSQL: LIKE uses the pg_trgm GIN index
+      else s = s.where(sql<boolean>`e.search_text like ${containsPattern(text)} escape '\\'`);
+    }
     return s;
   }
 
@@ -392,11 +414,18 @@ export class RisRepository {
         'p.created_at as p_created_at',
         'p.updated_at as p_updated_at',
       ])
-      .orderBy(sql`case when e.due_at is null then 1 else 0 end`)
-      .orderBy('e.due_at')
-      .orderBy(sql`case when e.priority = 'emergency' then 0 else 1 end`)
-      .orderBy('e.registered_at')
-      .orderBy('e.id')
+      .$call((qb) =>
+        q.status !== undefined && q.status.length > 0 && q.status.every((st) => CLOSED_STATES.includes(st))
+          ? // closed tabs: newest first (index (status, status_at))
+            qb.orderBy('e.status_at', 'desc').orderBy('e.id', 'desc')
+          : // the urgency order: exactly the terms of the exams_*urgency indexes (migrations-worklist.ts)
+            qb
+              .orderBy(sql`(case when e.due_at is null then 1 else 0 end)`)
+              .orderBy('e.due_at')
+              .orderBy(sql`(case when e.priority = 'emergency' then 0 else 1 end)`)
+              .orderBy('e.registered_at')
+              .orderBy('e.id'),
+      )
       .limit(q.limit ?? 50)
       .offset(q.offset ?? 0)
       .execute();

@@ -119,7 +119,7 @@ function sameItems(a: Exam, b: OrderInput): boolean {
 }
 
 export function createRisService(deps: RisServiceDeps): RisServiceHandle {
-  const repo = new RisRepository(deps.db);
+  const repo = new RisRepository(deps.db, deps.dialect);
   const now = deps.now ?? (() => new Date());
   const policyCache = new Map<number, { at: number; policy: HospitalPolicy }>();
   const pendingArrivals = new Map<string, { hospitalId: number; uid: string; at: string }>();
