@@ -160,6 +160,13 @@ describe('workflow REST API over HTTP', () => {
     assert.ok((counts.counts.registered ?? 0) >= 2);
     for (const q of ['status=nope', 'limit=1000', 'from=yesterday', 'priority=high', 'modality=C%27T'])
       assert.equal((await call(resident, 'GET', `/api/exams?${q}`)).status, 400, q);
+    // PHI access is audited: the case page every time, a worklist listing once a minute per query
+    await call(resident, 'GET', '/api/exams?center=1');
+    await srv.server.archive.audit.flush();
+    const views = await srv.server.archive.audit.search({ action: 'view_exam' });
+    assert.ok(views.some((v) => v.actorName === 'techx' && v.patientId === 'XT9'));
+    const listings = await srv.server.archive.audit.search({ action: 'query_worklist', actor: 'res1' });
+    assert.equal(listings.filter((l) => l.object === 'worklist center=1').length, 1);
   });
 
   test('claims: one reader; release by the reader or a senior; assign by an attending', async () => {

@@ -130,6 +130,32 @@ export async function registerRisApi(app: FastifyInstance, opts: RisApiOptions):
   const deps = { sessions: opts.sessions, hospitals: opts.hospitals };
   const caller = (req: FastifyRequest) => resolveSessionCaller(deps, req);
 
+  /**
+   * Worklist listings show patient names: each is audited (query_worklist), but a live worklist refetches
+   * on every exam event, so the same user's same query is recorded at most once a minute.
+   */
+  const lastListed = new Map<string, number>();
+  function auditListing(c: SessionCaller, req: FastifyRequest, total: number): void {
+    const query = req.url.split('?')[1] ?? '';
+    const key = `${c.userId}?${query}`;
+    const now = Date.now();
+    if ((lastListed.get(key) ?? 0) > now - 60_000) return;
+    if (lastListed.size > 10_000) lastListed.clear();
+    lastListed.set(key, now);
+    opts.audit.record({
+      actorType: 'user',
+      actorId: String(c.userId),
+      actorName: c.username,
+      hospitalId: c.hospitalId,
+      source: req.ip,
+      protocol: 'http',
+      action: 'query_worklist',
+      outcome: 'success',
+      object: `worklist ${query}`.slice(0, 200),
+      detail: { total },
+    });
+  }
+
   await app.register(
     (api, _opts, registered) => {
       api.addHook('onSend', (_req, reply, payload, done) => {
@@ -139,7 +165,9 @@ export async function registerRisApi(app: FastifyInstance, opts: RisApiOptions):
 
       api.get('/exams', async (req) => {
         const c = await caller(req);
-        return ris.worklist(worklistQueryOf(req.query as Q, c), c.scope);
+        const page = await ris.worklist(worklistQueryOf(req.query as Q, c), c.scope);
+        auditListing(c, req, page.total);
+        return page;
       });
 
       api.get('/exams/counts', async (req) => {
