@@ -287,7 +287,7 @@ export function ReportPanel({ exam }: { exam: Exam }) {
         const { report: r } = await reportApi.saveDraft(examId, versionRef.current, sent);
         versionRef.current = r.version;
         // starting a report claims an unclaimed exam, so no colleague starts the same case
-        if (creating && assignedRef.current === null) void claim();
+        if (creating && assignedRef.current === null) await claim();
         setRs((old) => (old === null ? old : { ...old, report: r }));
         setSavedAt(r.draft?.updatedAt ?? new Date().toISOString());
         setSaveError(null);

@@ -217,6 +217,7 @@ export function SaveTemplateDialog({
       open={open}
       title={t('rp.templates.saveAs')}
       okText={t('common.save')}
+      okButtonProps={{ 'data-testid': 'template-save-ok' }}
       cancelText={t('common.cancel')}
       onCancel={onClose}
       destroyOnHidden
@@ -227,8 +228,8 @@ export function SaveTemplateDialog({
           try {
             await reportApi.createTemplate({
               scope: 'personal',
-              modality,
-              bodyPart: v.specific ? bodyPart : null,
+              modality: modality.toUpperCase(),
+              bodyPart: v.specific && bodyPart !== null ? bodyPart.toUpperCase() : null,
               name: v.name.trim(),
               ...content,
             });
