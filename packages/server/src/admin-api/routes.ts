@@ -28,9 +28,10 @@ import type { AeRepository, Hospital, HospitalRepository } from '../archive/port
 import type { ApiTokenRepository } from '../access/api-tokens.ts';
 import { can, resolveSessionCaller, type SessionAuthenticator, type SessionCaller } from '../access/scope.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { AuditOutcome, AuditSearch } from '../audit/types.ts';
+import type { AuditSearch } from '../audit/types.ts';
 import type { Schema } from '../db/schema.ts';
 import { HuiyingError } from '../errors.ts';
+import { adminAudit } from './audited.ts';
 
 export interface AdminApiOptions {
   sessions: SessionAuthenticator;
@@ -131,39 +132,7 @@ export async function registerAdminApi(app: FastifyInstance, opts: AdminApiOptio
   const { hospitals, aes, tokens, audit } = opts;
   const deps = { sessions: opts.sessions, hospitals };
 
-  function record(
-    req: FastifyRequest,
-    c: SessionCaller | undefined,
-    action: string,
-    outcome: AuditOutcome,
-    object: string,
-    detail?: Record<string, unknown>,
-  ): void {
-    audit.record({
-      actorType: c === undefined ? 'anonymous' : 'user',
-      actorId: c === undefined ? undefined : String(c.userId),
-      actorName: c?.username,
-      hospitalId: c?.hospitalId,
-      source: req.ip,
-      protocol: 'http',
-      action,
-      outcome,
-      object,
-      detail: { method: req.method, path: req.url.split('?')[0], ...detail },
-    });
-  }
-
-  /** The caller of a change; a refused attempt (not logged in, CSRF, read-only, …) is audited. */
-  async function changer(req: FastifyRequest, object: string): Promise<SessionCaller> {
-    try {
-      return await resolveSessionCaller(deps, req);
-    } catch (err) {
-      record(req, undefined, 'admin_change', 'denied', object, {
-        reason: err instanceof Error ? err.message : String(err),
-      });
-      throw err;
-    }
-  }
+  const { record, changer } = adminAudit(audit, deps);
 
   function deny(req: FastifyRequest, c: SessionCaller, object: string, message: string): never {
     record(req, c, 'admin_change', 'denied', object, { reason: message });

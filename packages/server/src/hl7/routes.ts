@@ -14,8 +14,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { HospitalRepository } from '../archive/ports.ts';
 import { can, resolveSessionCaller, type SessionAuthenticator, type SessionCaller } from '../access/scope.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { AuditOutcome } from '../audit/types.ts';
 import { HuiyingError } from '../errors.ts';
+import { adminAudit } from '../admin-api/audited.ts';
 import {
   HL7_OUTCOMES,
   type Hl7MessageRecord,
@@ -86,38 +86,7 @@ export async function registerHl7AdminRoutes(
   const { repo, hospitals, audit } = opts;
   const deps = { sessions: opts.sessions, hospitals };
 
-  function record(
-    req: FastifyRequest,
-    c: SessionCaller | undefined,
-    action: string,
-    outcome: AuditOutcome,
-    object: string,
-    detail?: Record<string, unknown>,
-  ): void {
-    audit.record({
-      actorType: c === undefined ? 'anonymous' : 'user',
-      actorId: c === undefined ? undefined : String(c.userId),
-      actorName: c?.username,
-      hospitalId: c?.hospitalId,
-      source: req.ip,
-      protocol: 'http',
-      action,
-      outcome,
-      object,
-      detail: { method: req.method, path: req.url.split('?')[0], ...detail },
-    });
-  }
-
-  async function changer(req: FastifyRequest, object: string): Promise<SessionCaller> {
-    try {
-      return await resolveSessionCaller(deps, req);
-    } catch (err) {
-      record(req, undefined, 'admin_change', 'denied', object, {
-        reason: err instanceof Error ? err.message : String(err),
-      });
-      throw err;
-    }
-  }
+  const { record, changer } = adminAudit(audit, deps);
 
   function mayManage(req: FastifyRequest, c: SessionCaller, hospitalId: number, object: string): void {
     if (!can(c, 'manage_users', { hospitalId })) {
