@@ -1,57 +1,23 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
-import { hashPassword } from '../accounts/passwords.ts';
+import { callAs, loginSession, userSession, type Session } from '../testing/http-session.ts';
 import type { Role } from '../accounts/model.ts';
 
 const ADMIN_PW = 'Initial-Chushi-2025';
 const PW = 'Huiying-Test-2025';
-
-interface Session {
-  cookie: string;
-  csrf: string;
-}
 
 describe('admin REST API over HTTP', () => {
   let srv: TestServer;
   let base: string;
   let admin: Session;
 
-  async function login(username: string, password: string): Promise<Session> {
-    const r = await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username, password }),
-    });
-    assert.equal(r.status, 200, await r.clone().text());
-    const body = (await r.json()) as { csrfToken: string };
-    return { cookie: (r.headers.get('set-cookie') ?? '').split(';')[0] ?? '', csrf: body.csrfToken };
-  }
-
-  function call(s: Session | undefined, method: string, path: string, body?: unknown, csrf = true) {
-    const headers: Record<string, string> = {};
-    if (s !== undefined) headers.cookie = s.cookie;
-    if (s !== undefined && csrf) headers['x-csrf-token'] = s.csrf;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    return fetch(`${base}${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  }
-
-  async function user(username: string, hospital: string, roles: Role[]): Promise<Session> {
-    const acc = srv.server.archive.accounts;
-    const h = await srv.hospital(hospital);
-    const { user: u } = await acc.createUser('system', {
-      username,
-      displayName: username,
-      hospitalId: h.id,
-      roles,
-    });
-    await acc.users.setPassword(u.id, await hashPassword(PW), false, new Date());
-    return login(username, PW);
-  }
+  const login = (username: string, password: string): Promise<Session> =>
+    loginSession(base, username, password);
+  const call = (s: Session | undefined, method: string, path: string, body?: unknown, csrf = true) =>
+    callAs(base, s, method, path, body, csrf);
+  const user = async (username: string, hospital: string, roles: Role[]): Promise<Session> =>
+    (await userSession(srv, username, hospital, roles, { password: PW })).session;
 
   before(async () => {
     const prev = process.env.HUIYING_ADMIN_PASSWORD;

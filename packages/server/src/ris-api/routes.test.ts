@@ -6,18 +6,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
-import { hashPassword } from '../accounts/passwords.ts';
+import { callAs, userSession, type Session } from '../testing/http-session.ts';
 import type { Grade, Role } from '../accounts/model.ts';
 import { openSse } from '../events/sse-client.ts';
 import type { Exam } from '../ris/model.ts';
 
 const ADMIN_PW = 'Initial-Chushi-2025';
 const PW = 'Huiying-Test-2025';
-
-interface Session {
-  cookie: string;
-  csrf: string;
-}
 
 describe('workflow REST API over HTTP', () => {
   let srv: TestServer;
@@ -33,47 +28,15 @@ describe('workflow REST API over HTTP', () => {
   let xingtanId: number;
   let attendingId: number;
 
-  async function login(username: string, password: string): Promise<Session> {
-    const r = await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username, password }),
-    });
-    assert.equal(r.status, 200, await r.clone().text());
-    const body = (await r.json()) as { csrfToken: string };
-    return { cookie: (r.headers.get('set-cookie') ?? '').split(';')[0] ?? '', csrf: body.csrfToken };
-  }
-
-  function call(s: Session | undefined, method: string, path: string, body?: unknown, csrf = true) {
-    const headers: Record<string, string> = {};
-    if (s !== undefined) headers.cookie = s.cookie;
-    if (s !== undefined && csrf) headers['x-csrf-token'] = s.csrf;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    return fetch(`${base}${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  }
-
-  async function user(
-    username: string,
-    hospital: string,
-    roles: Role[],
-    grade?: Grade,
-  ): Promise<{ s: Session; id: number }> {
-    const acc = srv.server.archive.accounts;
-    const h = await srv.hospital(hospital);
-    const { user: u } = await acc.createUser('system', {
-      username,
-      displayName: username,
-      hospitalId: h.id,
-      roles,
+  const call = (s: Session | undefined, method: string, path: string, body?: unknown, csrf = true) =>
+    callAs(base, s, method, path, body, csrf);
+  const user = async (username: string, hospital: string, roles: Role[], grade?: Grade) => {
+    const u = await userSession(srv, username, hospital, roles, {
+      password: PW,
       ...(grade !== undefined ? { grade } : {}),
     });
-    await acc.users.setPassword(u.id, await hashPassword(PW), false, new Date());
-    return { s: await login(username, PW), id: u.id };
-  }
+    return { s: u.session, id: u.id };
+  };
 
   const form = (o: Record<string, unknown> = {}) => ({
     patient: { patientId: 'CC1001', name: '张三', sex: 'M', birthDate: '1980-01-01' },

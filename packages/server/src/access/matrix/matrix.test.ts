@@ -37,6 +37,7 @@ import { cliActor } from '../../accounts/service.ts';
 import { demoUid, seedDemo } from '../../demo/seed.ts';
 import { startTestServer, type TestServer } from '../../testing/test-server.ts';
 import { needDcmtk, runDcmtk, startStorescp } from '../../testing/dcmtk.ts';
+import { loginSession } from '../../testing/http-session.ts';
 
 const PW = 'Matrix-Region-2026!';
 const A = 'CHENCUN';
@@ -391,16 +392,7 @@ describe('access matrix', { timeout: 120_000 }, () => {
   const hospitalOfId = new Map<number, string>();
   const userIds: Record<string, number> = {};
 
-  async function login(username: string, password = PW): Promise<Creds> {
-    const r = await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username, password }),
-    });
-    assert.equal(r.status, 200, `${username}: ${await r.clone().text()}`);
-    const body = (await r.json()) as { csrfToken: string };
-    return { cookie: (r.headers.get('set-cookie') ?? '').split(';')[0] ?? '', csrf: body.csrfToken };
-  }
+  const login = (username: string, password = PW): Promise<Creds> => loginSession(base, username, password);
 
   function headersOf(
     c: CallerKind,
